@@ -1,0 +1,22 @@
+"""Symbolic derivations of the generalized diffusion model with adjusted offset noise.
+
+Each module derives one group of results from the model's definitions and proves them with SymPy
+(identities that simplify to 0, induction steps, explicit unrolling for small T).
+"""
+from . import balanced, brightness, elbo, forward, offset, posterior, vpred
+
+#: derivation modules in dependency order (key -> module)
+MODULES = {
+    "forward": forward, "posterior": posterior, "elbo": elbo, "balanced": balanced,
+    "offset": offset, "vpred": vpred, "brightness": brightness,
+}
+
+
+def derive_all(progress=None):
+    """Run every derivation; returns a list of Results."""
+    out = []
+    for key, mod in MODULES.items():
+        out.append(mod.derive())
+        if progress:
+            progress(out[-1])
+    return out

@@ -1,0 +1,62 @@
+"""Command line: ``gendiff derive | coefficients | verify-offset | report | experiment``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+
+def _cmd_derive(args) -> int:
+    from derivations import MODULES, codegen
+
+    if args.check or args.emit:
+        if args.emit:
+            path = codegen.write()
+            print(f"wrote {path}")
+        if args.check:
+            if codegen.is_stale():
+                print(f"STALE: {codegen.TARGET} differs from a fresh emission; run `{codegen.COMMAND}`",
+                      file=sys.stderr)
+                return 1
+            print(f"generated code is up to date: {codegen.TARGET.name}")
+        if not args.prove:
+            return 0
+    t0 = time.perf_counter()
+    results = []
+    print(f"{'result':<12} {'proved':<7} {'steps':>5} {'seconds':>8}  title")
+    for key, mod in MODULES.items():
+        r = mod.derive()
+        results.append(r)
+        print(f"{key:<12} {'yes' if r.proved else 'NO':<7} {len(r.steps):>5} {r.seconds:>8.2f}  {r.title}",
+              flush=True)
+        for name in r.failed_steps():
+            print(f"    failed: {name}")
+    total = time.perf_counter() - t0
+    ok = all(r.proved for r in results)
+    print(f"total: {total:.2f} s, {sum(len(r.steps) for r in results)} steps, "
+          f"{'all proved' if ok else 'SOME PROOFS FAILED'}")
+    if args.json:
+        payload = {"proved": ok, "seconds": round(total, 3), "results": [r.summary() for r in results]}
+        from gendiff.io import write_text_atomic
+        write_text_atomic(args.json, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gendiff", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("derive", help="derive and prove every result; emit/check generated code")
+    d.add_argument("--json", metavar="FILE", help="write a machine-readable summary")
+    d.add_argument("--emit", action="store_true", help="rewrite gendiff/_reference.py from the derivations")
+    d.add_argument("--check", action="store_true", help="exit 1 if the committed generated code is stale")
+    d.add_argument("--prove", action="store_true", help="with --emit/--check: also run the proofs")
+    d.set_defaults(func=_cmd_derive)
+    from . import cli_more
+    cli_more.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
