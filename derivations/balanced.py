@@ -10,7 +10,7 @@ import time
 
 import sympy as sp
 
-from . import elbo, forward
+from . import elbo, forward, posterior
 from .core import Perturb, Step, apply_perturb, require_horizon, run_steps
 from .symbols import ABAR, BETA, K, abar_T, abar_prev, alpha, c_prev, gamma, indexed
 
@@ -62,7 +62,9 @@ def derive(T_unroll: int = 6, perturb: Perturb | None = None):
               Step("closed form satisfies the balance condition (t ≥ 2)",
                    st["gamma"], st["gamma_recursion"].subs(c_prev, c_closed_prev)),
               Step("closed form: ψ_t = c_t/√(1-ᾱ_t)", st["c"] / sp.sqrt(1 - ABAR), st["psi"]),
-              Step("closed form: ϕ_t = ψ_t", ph.subs(gamma, st["gamma"]), st["psi"])]
+              Step("closed form: ϕ_t = ψ_t", ph.subs(gamma, st["gamma"]), st["psi"]),
+              Step("balanced ⇒ posterior mean has no ξ term (C_t = 0)",
+                   posterior.statements()["coef_xi"].subs(gamma, st["gamma_recursion"]), 0)]
     # Normalisation c_T = 1.
     aT = sp.Symbol("abar_T_", positive=True)
     Ksol = sp.solve(sp.Eq(K * (1 - aT) / sp.sqrt(aT), 1), K)
@@ -91,4 +93,5 @@ def derive(T_unroll: int = 6, perturb: Perturb | None = None):
         "offset weight grows like the inverse signal-to-noise ratio and reaches 1/√(1-ᾱ_T) at t = T. "
         "At zero terminal SNR it degenerates: ξ enters only the last step (γ_T = ∞) and the loss is DDPM's for t < T.",
         t0, notes=["closed form exists: γ_t = √ᾱ_T β_t / ((1-ᾱ_T) α_t √ᾱ_{t-1})",
-                   "ᾱ_T = 0: no finite balanced γ; limit ψ_t = ϕ_t = 0 (t < T), ψ_T = ϕ_T = 1"])
+                   "ᾱ_T = 0: no finite balanced γ; limit ψ_t = ϕ_t = 0 (t < T), ψ_T = ϕ_T = 1",
+                   "balanced ⇒ C_t = 0: the posterior q(x_{t-1}|x_t,x_0,ξ) does not depend on ξ"])

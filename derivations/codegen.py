@@ -41,7 +41,7 @@ class ReferencePrinter(TorchPrinter):
 
 S = {k: sp.Symbol(k, real=True) for k in
      "beta abar omab abar_prev omab_prev alpha gamma c_prev sigma0 sigma2 K abar_T "
-     "a a_prev b v x_t eta x0 n sigma_c c_T V0 alpha_t gamma_t".split()}
+     "a a_prev b v x_t eta x0 n sigma_c c_T V0 alpha_t gamma_t omab_T".split()}
 
 
 def to_code_symbols(expr: sp.Expr, extra: dict | None = None) -> sp.Expr:
@@ -117,7 +117,8 @@ def _schedule(beta):
                      f"{PRELUDE}\n    c_prev = _shift(c(beta, gamma), 0.0)\n    return {pr(po['coef_xi'], SCHED + ' gamma c_prev')}"))
     kx = {abar_T: S["abar_T"]}
     parts.append(_fn("balanced_K", "beta", "K = √ᾱ_T/(1-ᾱ_T): the normalisation c_T = 1 (result 'balanced').",
-                     f"{PRELUDE}\n    abar_T = abar[-1]\n    return {pr(ba['K'], 'abar_T', kx)}"))
+                     f"{PRELUDE}\n    abar_T, omab_T = abar[-1], omab[-1]\n"
+                     f"    return {pr(ba['K'].subs(1 - abar_T, S['omab_T']), 'abar_T omab_T', kx)}"))
     for k in ("gamma", "c", "psi"):
         parts.append(_fn(f"balanced_{k}", "beta", f"Balanced schedule, closed form of {k} (result 'balanced').",
                          f"{PRELUDE}\n    K = balanced_K(beta)\n    return {pr(ba[k], SCHED + ' K', {balanced.K: S['K']})}"))

@@ -83,8 +83,8 @@ def posterior_coef_xi(beta, gamma):
 def balanced_K(beta):
     """K = √ᾱ_T/(1-ᾱ_T): the normalisation c_T = 1 (result 'balanced')."""
     alpha, abar, omab, abar_prev, omab_prev = _schedule(beta)
-    abar_T = abar[-1]
-    return torch.sqrt(abar_T)/(1 - abar_T)
+    abar_T, omab_T = abar[-1], omab[-1]
+    return torch.sqrt(abar_T)/omab_T
 
 
 def balanced_gamma(beta):
