@@ -1,0 +1,107 @@
+"""Offset-noise audit [result 'offset']: is a trainer's (input a_t, target b_t) pair an ELBO loss?
+
+A pair is the ELBO loss (up to λ_t) of the member with γ_t = b_t β_t/(√α_t √(1-ᾱ_t)) iff the
+implied target b*_t = [a_t (1-ᾱ_t) - √(α_t(1-ᾱ_t)(1-ᾱ_{t-1})) a_{t-1}] / β_t equals b_t for every t
+(b*_1 = a_1).  The mismatch reported is |b_t - b*_t| / max(|b_t|, |b*_t|).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .tables import build_tables, schedule_arrays
+
+
+class AuditInputError(ValueError):
+    """Unusable audit input (wrong length, NaN/inf, non-positive where positivity is needed)."""
+
+
+def implied_target(beta, a: torch.Tensor) -> torch.Tensor:
+    """b*_t: the target weights that make input weights a_t an ELBO loss (offset.target_implied)."""
+    b, al, ab, abp, omab = schedule_arrays(beta)
+    omab_prev = torch.cat([omab.new_zeros(1), omab[:-1]])
+    a_prev = torch.cat([a.new_zeros(1), a[:-1]])
+    return (a * omab - torch.sqrt(al * omab * omab_prev) * a_prev) / b
+
+
+def implied_gamma(beta, target: torch.Tensor) -> torch.Tensor:
+    """γ_t with ϕ_t(γ) = target_t (offset.gamma_implied)."""
+    b, al, ab, abp, omab = schedule_arrays(beta)
+    return target * b / (torch.sqrt(al) * torch.sqrt(omab))
+
+
+@dataclass
+class AuditResult:
+    consistent: bool
+    max_rel_mismatch: float
+    argmax_t: int
+    c_T: float
+    normalised: bool
+    balanced_up_to_factor: bool
+    balanced_factor: float | None
+    implied_gamma: torch.Tensor
+    implied_phi: torch.Tensor
+    mismatch: torch.Tensor
+    rtol: float
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": "consistent" if self.consistent else "inconsistent",
+            "max_rel_mismatch": self.max_rel_mismatch, "argmax_t": self.argmax_t, "rtol": self.rtol,
+            "c_T": self.c_T, "normalised": self.normalised,
+            "balanced_up_to_factor": self.balanced_up_to_factor, "balanced_factor": self.balanced_factor,
+            "implied_gamma": self.implied_gamma.tolist(), "implied_phi": self.implied_phi.tolist(),
+            "rel_mismatch": self.mismatch.tolist(),
+        }
+
+
+def _coef(x, T: int, what: str) -> torch.Tensor:
+    v = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    if v.numel() == 1:
+        v = v.expand(T).clone()
+    if v.shape != (T,):
+        raise AuditInputError(f"{what} has {v.numel()} entries but the schedule has T = {T}")
+    if not torch.isfinite(v).all():
+        i = int((~torch.isfinite(v)).nonzero()[0])
+        raise AuditInputError(f"{what}[t={i + 1}] is not finite ({v[i].item()})")
+    return v
+
+
+def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9) -> AuditResult:
+    """Decide consistency of (a_t, b_t) with the generalized family; see the module docstring."""
+    b = beta if isinstance(beta, torch.Tensor) else torch.as_tensor(beta, dtype=torch.float64)
+    _, al, ab, _, omab = schedule_arrays(b)
+    if ab[-1] <= 0:
+        raise AuditInputError("the schedule has ᾱ_T = 0 (zero terminal SNR): the balanced reference and "
+                              "ε-target weights are undefined there; audit a schedule with ᾱ_T > 0")
+    T = b.shape[0]
+    a = _coef(input_coef, T, "input coefficient")
+    tgt = a.clone() if target_coef is None else _coef(target_coef, T, "target coefficient")
+    if not (rtol > 0):
+        raise AuditInputError(f"rtol must be > 0, got {rtol}")
+    star = implied_target(b, a)
+    denom = torch.maximum(star.abs(), tgt.abs())
+    mis = torch.where(denom > 0, (tgt - star).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    k = int(torch.argmax(mis))
+    bal = build_tables(b, gamma="balanced").psi
+    ratio_a, ratio_b = a / bal, tgt / bal
+    f = float(ratio_a.mean())
+    balanced = bool(f != 0 and ((ratio_a - f).abs() <= rtol * abs(f)).all()
+                    and ((ratio_b - f).abs() <= rtol * abs(f)).all())
+    c_T = float(a[-1] * torch.sqrt(omab[-1]))
+    return AuditResult(
+        consistent=bool(mis.max() <= rtol), max_rel_mismatch=float(mis.max()), argmax_t=k + 1,
+        c_T=c_T, normalised=abs(c_T - 1) <= 1e-9, balanced_up_to_factor=balanced,
+        balanced_factor=f if balanced else None, implied_gamma=implied_gamma(b, star),
+        implied_phi=star, mismatch=mis, rtol=rtol)
+
+
+def format_table(res: AuditResult, a: torch.Tensor, tgt: torch.Tensor, rows: int = 12) -> str:
+    T = a.shape[0]
+    idx = sorted(set([0, 1, 2, T // 4, T // 2, 3 * T // 4, T - 2, T - 1, res.argmax_t - 1]) & set(range(T)))
+    lines = [f"{'t':>6} {'input a_t':>12} {'target b_t':>12} {'ELBO b*_t':>12} {'implied γ_t':>12} {'rel.mismatch':>12}"]
+    for i in idx[:rows]:
+        lines.append(f"{i + 1:>6} {a[i].item():>12.6g} {tgt[i].item():>12.6g} {res.implied_phi[i].item():>12.6g} "
+                     f"{res.implied_gamma[i].item():>12.6g} {res.mismatch[i].item():>12.3g}")
+    return "\n".join(lines)
