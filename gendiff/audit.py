@@ -22,7 +22,7 @@ def implied_target(beta, a: torch.Tensor) -> torch.Tensor:
     b, al, ab, abp, omab = schedule_arrays(beta)
     omab_prev = torch.cat([omab.new_zeros(1), omab[:-1]])
     a_prev = torch.cat([a.new_zeros(1), a[:-1]])
-    return (a * omab - torch.sqrt(al * omab * omab_prev) * a_prev) / b
+    return (a * omab - torch.sqrt(al) * torch.sqrt(omab * omab_prev) * a_prev) / b
 
 
 def implied_gamma(beta, target: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,53 @@
+"""Exact optimal predictors for Gaussian data x_0 ~ N(μ, Σ) and ξ ~ N(0, Σ_ξ) (ξ marginalised).
+
+With a = √ᾱ_t, s = √(1-ᾱ_t): x_t = a x_0 + s(σ_0 ε + ψ_t ξ), η = σ_0 ε + ϕ_t ξ, all jointly Gaussian, so
+E[η | x_t] = Cov(η, x_t) Cov(x_t)⁻¹ (x_t - a μ) with Cov(x_t) = a²Σ + s²(σ_0² I + ψ_t² Σ_ξ) and
+Cov(η, x_t) = s(σ_0² I + ϕ_t ψ_t Σ_ξ); likewise E[x_0 | x_t] and E[ξ | x_t].  Computed in float64.
+"""
+from __future__ import annotations
+
+import torch
+
+from .tables import Tables
+
+
+class GaussianOracle:
+    """Callable as a model: oracle(x_t, t) -> E[target | x_t] for pred 'eps' or 'v'."""
+
+    def __init__(self, mu, Sigma, xi_cov, tables: Tables, *, pred: str = "eps"):
+        self.mu = torch.as_tensor(mu, dtype=torch.float64)
+        self.S = torch.as_tensor(Sigma, dtype=torch.float64)
+        self.Sx = torch.as_tensor(xi_cov, dtype=torch.float64)
+        n = self.mu.shape[0]
+        if self.S.shape != (n, n) or self.Sx.shape != (n, n):
+            raise ValueError(f"Sigma and xi_cov must be ({n}, {n})")
+        if pred not in ("eps", "v"):
+            raise ValueError(f"pred must be 'eps' or 'v', got {pred!r}")
+        self.tables, self.pred, self.n = tables, pred, n
+
+    def gains(self, step: int):
+        """(G_η, G_x0, G_ξ): E[· | x_t] = G (x_t - a μ) (+ μ for x_0), each (n, n), float64."""
+        tb, i = self.tables, step - 1
+        a, s = tb.alpha_bar[i].sqrt().item(), tb.one_minus_alpha_bar[i].sqrt().item()
+        psi, phi, s0 = tb.psi[i].item(), tb.phi[i].item(), tb.sigma0
+        eye = torch.eye(self.n, dtype=torch.float64)
+        Cx = a * a * self.S + s * s * (s0 * s0 * eye + psi * psi * self.Sx)
+        Cinv = torch.linalg.inv(Cx)
+        G_eta = s * (s0 * s0 * eye + phi * psi * self.Sx) @ Cinv
+        G_x0 = a * self.S @ Cinv
+        G_xi = s * psi * self.Sx @ Cinv
+        return G_eta, G_x0, G_xi, a, s
+
+    def conditional_means(self, x_t, step):
+        G_eta, G_x0, G_xi, a, s = self.gains(step)
+        d = x_t.double() - a * self.mu.to(x_t.device)
+        return (d @ G_eta.T.to(x_t.device), self.mu.to(x_t.device) + d @ G_x0.T.to(x_t.device),
+                d @ G_xi.T.to(x_t.device), a, s)
+
+    def __call__(self, x_t, t):
+        step = int(t[0])
+        if not bool((t == step).all()):
+            raise ValueError("GaussianOracle expects one time step per batch")
+        eta, x0, _, a, s = self.conditional_means(x_t, step)
+        out = eta if self.pred == "eps" else a * eta - s * x0
+        return out.to(x_t.dtype)
