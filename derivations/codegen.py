@@ -122,8 +122,10 @@ def _schedule(beta):
     for k in ("gamma", "c", "psi"):
         parts.append(_fn(f"balanced_{k}", "beta", f"Balanced schedule, closed form of {k} (result 'balanced').",
                          f"{PRELUDE}\n    K = balanced_K(beta)\n    return {pr(ba[k], SCHED + ' K', {balanced.K: S['K']})}"))
-    rec = ReferencePrinter(set("alpha_t abar_prev c_prev gamma_t".split()))
+    rec = ReferencePrinter(set("alpha_t beta_t abar_prev c_prev gamma_t".split()))
     sub_t = {alpha: S["alpha_t"], gamma: S["gamma_t"], abar_prev: S["abar_prev"], c_prev: S["c_prev"]}
+    beta_t = sp.Symbol("beta_t", real=True)
+    rec_gamma = ba["gamma_recursion"].subs(1 - alpha, beta_t).subs(sub_t)
     parts.append(_fn("balanced_gamma_recursive", "beta",
                      "Algorithm 1, step by step: γ_1 = 1, γ_t from the balance condition, then normalise c_T = 1.",
                      f"""    alpha = 1 - beta
@@ -131,8 +133,8 @@ def _schedule(beta):
     c_prev = beta.new_zeros(())
     abar_prev = beta.new_ones(())
     for t in range(beta.shape[0]):
-        alpha_t = alpha[t]
-        gamma_t = beta.new_ones(()) if t == 0 else {rec.doprint(ba['gamma_recursion'].subs(sub_t))}
+        alpha_t, beta_t = alpha[t], beta[t]
+        gamma_t = beta.new_ones(()) if t == 0 else {rec.doprint(rec_gamma)}
         gamma[t] = gamma_t
         c_prev = {rec.doprint(fw['c'].subs(sub_t))}
         abar_prev = abar_prev * alpha_t

@@ -115,8 +115,8 @@ def balanced_gamma_recursive(beta):
     c_prev = beta.new_zeros(())
     abar_prev = beta.new_ones(())
     for t in range(beta.shape[0]):
-        alpha_t = alpha[t]
-        gamma_t = beta.new_ones(()) if t == 0 else c_prev*(1 - alpha_t)/(alpha_t*(1 - abar_prev))
+        alpha_t, beta_t = alpha[t], beta[t]
+        gamma_t = beta.new_ones(()) if t == 0 else beta_t*c_prev/(alpha_t*(1 - abar_prev))
         gamma[t] = gamma_t
         c_prev = torch.sqrt(alpha_t)*(c_prev + gamma_t)
         abar_prev = abar_prev * alpha_t

@@ -48,6 +48,28 @@ def _cmd_verify_offset(args) -> int:
     return 0 if res.consistent else 1
 
 
+def _cmd_experiment(args) -> int:
+    from .experiment import run_experiment
+    try:
+        dims = [int(x) for x in args.dims.split(",")] if args.dims else None
+        if dims and min(dims) < 1:
+            raise ValueError("dimensions must be >= 1")
+        if args.seeds is not None and args.seeds < 1:
+            raise ValueError("--seeds must be >= 1")
+        methods = args.methods.split(",") if args.methods else None
+        if methods:
+            from .experiment import build_method
+            for m in methods:
+                build_method(m[7:] if m.startswith("oracle-") else m, 10)
+    except ValueError as e:
+        print(f"gendiff experiment: {e}", file=sys.stderr)
+        return 2
+    out = run_experiment(args.dataset, args.profile, dims=dims, methods=methods, seeds=args.seeds, out=args.out,
+                         runs_dir=args.runs_dir, device=args.device)
+    print(f"results written to {out}/")
+    return 0
+
+
 def register(sub) -> None:
     v = sub.add_parser("verify-offset", help="audit a trainer's offset-noise coefficients against the ELBO")
     v.add_argument("--schedule", default="linear", help="linear | scaled_linear | cosine | FILE of β_t")
@@ -58,6 +80,16 @@ def register(sub) -> None:
     v.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of the verdict")
     v.add_argument("--json", action="store_true", help="machine-readable output")
     v.set_defaults(func=_cmd_verify_offset)
+    e = sub.add_parser("experiment", help="Base vs offset vs proposed vs zero-SNR across dimensions")
+    e.add_argument("dataset", choices=["cylinder", "gaussian"])
+    e.add_argument("--dims", default=None, help="comma-separated n values (default: the profile's)")
+    e.add_argument("--methods", default=None, help="comma-separated: base, offset-wW, proposed-scS, zero-snr, oracle-…")
+    e.add_argument("--seeds", type=int, default=None)
+    e.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    e.add_argument("--out", default=None, help="output folder (default reports/experiments/<dataset>[-<profile>])")
+    e.add_argument("--runs-dir", default="runs", help="checkpoints and per-run results (resumable)")
+    e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    e.set_defaults(func=_cmd_experiment)
     r = sub.add_parser("report", help="regenerate everything under reports/")
     r.add_argument("--out", default="reports")
     r.add_argument("--full", action="store_true", help="more Monte Carlo samples and the full experiment profile")

@@ -17,13 +17,13 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 
 
 class MLPDenoiser(nn.Module):
-    """x_t (B, n), t (B,) -> prediction (B, n).  Hidden width defaults to max(128, 4n)."""
+    """x_t (B, n), t (B,) -> prediction (B, n).  Hidden width defaults to min(256, max(128, 4n))."""
 
     def __init__(self, n: int, *, hidden: int | None = None, depth: int = 3, temb: int = 64):
         super().__init__()
         if n < 1 or depth < 1:
             raise ValueError(f"n and depth must be >= 1, got n={n}, depth={depth}")
-        h = hidden or max(128, 4 * n)
+        h = hidden or min(256, max(128, 4 * n))
         self.temb = temb
         self.inp = nn.Linear(n + temb, h)
         self.blocks = nn.ModuleList(nn.Sequential(nn.SiLU(), nn.Linear(h, h)) for _ in range(depth - 1))

@@ -51,3 +51,45 @@ class GaussianOracle:
         eta, x0, _, a, s = self.conditional_means(x_t, step)
         out = eta if self.pred == "eps" else a * eta - s * x0
         return out.to(x_t.dtype)
+
+
+class EmpiricalOracle:
+    """Exact optimal predictor for the empirical distribution of `points` (M, n), ξ marginalised.
+
+    For ξ ~ N(0, σ_c² 1 1ᵀ) (σ_c = 0: no ξ), given x_0 = x_i the input x_t is Gaussian with
+    covariance C = s²(σ_0² I + ψ_t² σ_c² 1 1ᵀ); the posterior over i is a softmax of
+    -½ (x_t - a x_i)ᵀ C⁻¹ (x_t - a x_i), and with k = ψ²σ_c²/(σ_0² + nψ²σ_c²) (Sherman-Morrison)
+    E[η | x_t] = (r̄ + κ (1ᵀr̄) 1)/s,  r̄ = x_t - a Σ_i w_i x_i,  κ = ϕψσ_c²(1 - k n)/σ_0² - k,
+    E[x_0 | x_t] = Σ_i w_i x_i.  Float64, chunked over the batch.
+    """
+
+    def __init__(self, points, tables: Tables, *, sigma_c: float, pred: str = "v", chunk: int = 512):
+        if pred not in ("eps", "v"):
+            raise ValueError(f"pred must be 'eps' or 'v', got {pred!r}")
+        self.P = torch.as_tensor(points, dtype=torch.float64)
+        self.tables, self.sigma_c, self.pred, self.chunk = tables, float(sigma_c), pred, chunk
+        self.Psq, self.Psum = (self.P**2).sum(1), self.P.sum(1)
+
+    def to(self, device):
+        self.P, self.Psq, self.Psum = self.P.to(device), self.Psq.to(device), self.Psum.to(device)
+        return self
+
+    def __call__(self, x_t, t):
+        step = int(t[0])
+        tb, i = self.tables, step - 1
+        a, s = tb.alpha_bar[i].sqrt().item(), tb.one_minus_alpha_bar[i].sqrt().item()
+        psi, phi, s0, sc2 = tb.psi[i].item(), tb.phi[i].item(), tb.sigma0, self.sigma_c**2
+        n = x_t.shape[1]
+        k = psi * psi * sc2 / (s0 * s0 + n * psi * psi * sc2)
+        kappa = phi * psi * sc2 * (1 - k * n) / (s0 * s0) - k
+        outs = []
+        for xb in x_t.double().split(self.chunk):
+            r2 = (xb**2).sum(1, keepdim=True) - 2 * a * xb @ self.P.T + a * a * self.Psq[None]
+            r1 = xb.sum(1, keepdim=True) - a * self.Psum[None]
+            logw = -0.5 * (r2 - k * r1 * r1) / (s * s * s0 * s0)
+            w = torch.softmax(logw, dim=1)
+            x0 = w @ self.P
+            rbar = xb - a * x0
+            eta = (rbar + kappa * rbar.sum(1, keepdim=True)) / s
+            outs.append(eta if self.pred == "eps" else a * eta - s * x0)
+        return torch.cat(outs).to(x_t.dtype)

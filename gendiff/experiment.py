@@ -1,0 +1,159 @@
+"""Experiments: Base vs offset noise vs proposed vs zero-SNR across dimensions [2412.03134 §5].
+
+`gendiff experiment cylinder --profile quick|full|smoke` trains one MLP per (method, n, seed), samples
+with the ancestral sampler, and scores samples against a held-out split.  Every run lives in
+runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint; finished runs (result.json)
+are skipped on a re-run.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .data import make_split
+from .io import write_text_atomic
+from .methods import Method, make_method
+from .metrics import brightness, mmd, w1, w1_brightness
+from .models import MLPDenoiser
+from .oracle import EmpiricalOracle
+from .samplers import ancestral
+from .schedules import make_beta, rescale_zero_terminal_snr
+from .train import train
+
+HIST_BINS = torch.linspace(-2.5, 2.5, 51)
+
+
+@dataclass(frozen=True)
+class Profile:
+    dims: tuple
+    seeds: int
+    steps: int
+    batch: int
+    n_train: int
+    n_test: int
+    n_gen: int
+    T: int
+    methods: tuple
+    oracle_methods: tuple = ()
+    oracle_seeds: int = 1
+    oracle_train: int = 1000
+    extra: dict = field(default_factory=dict)
+
+
+PROFILES = {
+    "smoke": Profile(dims=(2, 4), seeds=1, steps=40, batch=64, n_train=256, n_test=128, n_gen=128, T=50,
+                     methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"), oracle_methods=("oracle-proposed-sc1",),
+                     oracle_train=128),
+    "quick": Profile(dims=(2, 8, 32), seeds=1, steps=1000, batch=256, n_train=4000, n_test=2000, n_gen=2000, T=1000,
+                     methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
+                     oracle_methods=("oracle-proposed-sc1",), oracle_train=1000),
+    "full": Profile(dims=(2, 8, 32, 128, 256), seeds=3, steps=1500, batch=256, n_train=10000, n_test=2000,
+                    n_gen=2000, T=1000,
+                    methods=("base", "offset-w0.1", "offset-w0.5", "proposed-sc0.5", "proposed-sc1", "zero-snr"),
+                    oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
+                    oracle_seeds=1, oracle_train=2000),
+}
+
+
+def build_method(cfg: str, T: int) -> Method:
+    """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr' (base on the rescaled schedule, v-prediction)."""
+    beta = make_beta("linear", T)
+    if cfg == "base":
+        return make_method("base", beta)
+    if cfg.startswith("offset-w"):
+        return make_method("offset", beta, w=float(cfg[8:]))
+    if cfg.startswith("proposed-sc"):
+        return make_method("proposed", beta, sigma_c=float(cfg[11:]))
+    if cfg == "zero-snr":
+        m = make_method("base", rescale_zero_terminal_snr(beta))
+        return Method("zero-snr", m.tables, m.xi_train, m.xi_start)
+    raise ValueError(f"unknown method configuration {cfg!r}")
+
+
+def _xi_sigma(m: Method) -> float:
+    return getattr(m.xi_train, "sigma_c", 0.0)
+
+
+def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path, device, pred: str = "v",
+            progress=True) -> dict:
+    d = root / cfg / f"n{n}" / f"s{seed}"
+    done = d / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    d.mkdir(parents=True, exist_ok=True)
+    oracle = cfg.startswith("oracle-")
+    method = build_method(cfg[7:] if oracle else cfg, prof.T)
+    train_x = make_split(dataset, n, "train", prof.n_train)
+    test_x = make_split(dataset, n, "test", prof.n_test)
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    hist = {"loss": [], "val": []}
+    if oracle:
+        model = EmpiricalOracle(train_x[: prof.oracle_train], method.tables.to(device), sigma_c=_xi_sigma(method),
+                                pred=pred).to(device)
+        dtype = torch.float64
+    else:
+        model = MLPDenoiser(n).to(device)   # hidden width min(256, max(128, 4n))
+        hist = train(model, method, train_x, steps=prof.steps, batch=prof.batch, pred=pred, seed=seed,
+                     ckpt=d / "ckpt.pt", val=make_split(dataset, n, "val", min(1000, prof.n_test)), device=device,
+                     progress=progress, desc=f"{cfg} n={n} s={seed}")
+        model.eval()
+        dtype = torch.float32
+    t_train = time.perf_counter() - t0
+    gen = torch.Generator(device=device).manual_seed(10_000 + seed)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        x = ancestral(model, (prof.n_gen, n), method.tables, method.xi_start, pred=pred, generator=gen,
+                      device=device, dtype=dtype, progress=progress)
+    t_sample = time.perf_counter() - t0
+    x = x.double().cpu()
+    if not torch.isfinite(x).all():
+        raise FloatingPointError(f"{cfg} n={n} seed={seed}: sampler produced non-finite values")
+    ref = test_x[: prof.n_gen]
+    m2, bw = mmd(x, ref)
+    res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred,
+           "w1_brightness": w1_brightness(x, ref), "w1": w1(x, ref), "mmd": m2, "mmd_bandwidth": bw,
+           "n_generated": int(x.shape[0]), "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
+           "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
+           "train_seconds": round(t_train, 2), "sample_seconds": round(t_sample, 2),
+           "hist_gen": torch.histogram(brightness(x).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
+           "hist_data": torch.histogram(brightness(ref).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
+           "loss_curve": hist["loss"], "val_curve": hist["val"]}
+    write_text_atomic(done, json.dumps(res, sort_keys=True) + "\n")
+    ck = d / "ckpt.pt"
+    if ck.exists():
+        ck.unlink()
+    return res
+
+
+def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
+                   runs_dir="runs", device=None, progress=True) -> Path:
+    prof = PROFILES[profile]
+    dims = tuple(dims or prof.dims)
+    seeds = int(seeds or prof.seeds)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cfgs = list(methods or (prof.methods + prof.oracle_methods))
+    jobs = [(c, n, s) for n in dims for c in cfgs
+            for s in range(prof.oracle_seeds if c.startswith("oracle-") and not methods else seeds)]
+    root = Path(runs_dir) / dataset / profile
+    out = Path(out or (f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")))
+    records = []
+    for c, n, s in tqdm(jobs, desc=f"{dataset} {profile} runs", disable=not progress):
+        records.append(run_one(dataset, c, n, s, prof, root, device, progress=progress))
+    from .experiment_report import write_outputs
+    write_outputs(out, records, dataset=dataset, profile=profile, prof=prof, device=str(device))
+    return out
+
+
+def report_hook(out: Path, *, full: bool = False) -> list[str]:
+    """Called by `gendiff report`: the quick profile (full with --full)."""
+    prof = "full" if full else "quick"
+    p = run_experiment("cylinder", prof, out=out / "experiments" / ("cylinder" if full else "cylinder-quick"))
+    rel = p.relative_to(out)
+    return [f"- `{rel}/` — cylinder experiment, {prof} profile: results.md, results.json, figures."]

@@ -1,0 +1,118 @@
+"""Datasets, metrics, the empirical oracle, resumable training and a smoke experiment."""
+import json
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from gendiff.data import cylinder, make_split
+from gendiff.experiment import build_method, run_experiment
+from gendiff.methods import make_method
+from gendiff.metrics import mmd, w1, w1_brightness
+from gendiff.models import MLPDenoiser
+from gendiff.oracle import EmpiricalOracle
+from gendiff.schedules import make_beta
+from gendiff.train import train
+
+
+@pytest.mark.parametrize("n", [1, 2, 16, 256])
+def test_cylinder_geometry_and_uniform_brightness(n):
+    x = cylinder(n, 20000, generator=torch.Generator().manual_seed(n))
+    u = x.mean(1)
+    # KS test of L_avg ~ U[-1, 1]; false-alarm probability 1e-6
+    assert stats.kstest(u.numpy(), stats.uniform(loc=-1, scale=2).cdf).pvalue > 1e-6
+    if n > 1:
+        r = x - u[:, None]
+        assert torch.allclose(r.norm(dim=1), torch.full((20000,), 0.5 * math.sqrt(n), dtype=torch.float64))
+        assert r.sum(1).abs().max() < 1e-9
+
+
+def test_splits_are_fixed_and_distinct():
+    a, b = make_split("cylinder", 8, "train", 100), make_split("cylinder", 8, "train", 100)
+    assert torch.equal(a, b) and not torch.equal(a, make_split("cylinder", 8, "test", 100))
+    with pytest.raises(ValueError, match="split"):
+        make_split("cylinder", 8, "holdout", 10)
+
+
+def test_metrics_exact_identities():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g, dtype=torch.float64)
+    c = torch.tensor([0.3, -0.2, 0.1, 0.0, 0.5], dtype=torch.float64)
+    assert w1(x, x) == 0.0
+    assert w1(x, x + c) == pytest.approx(float(c.norm()), rel=1e-12)     # translation: W1 = ‖c‖ exactly
+    assert w1_brightness(x, x + c) == pytest.approx(float(c.mean()), rel=1e-12)
+    m_same, h = mmd(x, torch.randn(300, 5, generator=g, dtype=torch.float64))
+    m_shift, _ = mmd(x, x + 2.0)
+    assert h > 0 and abs(m_same) < 0.02 and m_shift > 0.3
+    with pytest.raises(ValueError, match="NaN"):
+        w1(x, x * float("nan"))
+    with pytest.raises(ValueError, match="equal-size"):
+        w1(x, x[:10])
+
+
+def test_empirical_oracle_matches_brute_force():
+    g = torch.Generator().manual_seed(1)
+    n, M, sc = 3, 7, 0.8
+    P = torch.randn(M, n, generator=g, dtype=torch.float64)
+    m = make_method("proposed", make_beta("linear", 50), sigma_c=sc)
+    x_t = torch.randn(5, n, generator=g, dtype=torch.float64)
+    for step in (1, 20, 50):
+        t = torch.full((5,), step)
+        tb = m.tables
+        a, s = tb.alpha_bar[step - 1].sqrt(), tb.one_minus_alpha_bar[step - 1].sqrt()
+        psi, phi = tb.psi[step - 1], tb.phi[step - 1]
+        Sxi = sc**2 * torch.ones(n, n, dtype=torch.float64)
+        C = s**2 * (torch.eye(n, dtype=torch.float64) + psi**2 * Sxi)
+        G = s * (torch.eye(n, dtype=torch.float64) + phi * psi * Sxi) @ torch.linalg.inv(C)
+        r = x_t[:, None, :] - a * P[None]                                    # (B, M, n)
+        logw = -0.5 * torch.einsum("bmi,ij,bmj->bm", r, torch.linalg.inv(C), r)
+        w = torch.softmax(logw, 1)
+        eta = torch.einsum("bm,bmj->bj", w, r @ G.T)
+        x0 = w @ P
+        assert torch.allclose(EmpiricalOracle(P, tb, sigma_c=sc, pred="eps")(x_t, t), eta, rtol=1e-9, atol=1e-9)
+        assert torch.allclose(EmpiricalOracle(P, tb, sigma_c=sc, pred="v")(x_t, t), a * eta - s * x0,
+                              rtol=1e-9, atol=1e-9)
+
+
+def test_interrupted_training_resumes_exactly(tmp_path):
+    m = build_method("proposed-sc1", 50)
+    data = make_split("cylinder", 4, "train", 256)
+
+    def fresh():
+        torch.manual_seed(0)
+        return MLPDenoiser(4)
+    full = fresh()
+    train(full, m, data, steps=40, batch=32, seed=3, progress=False, log_every=10)
+    part = fresh()
+    train(part, m, data, steps=20, batch=32, seed=3, ckpt=tmp_path / "c.pt", ckpt_every=10, progress=False, log_every=10)
+    resumed = fresh()                          # a new process would rebuild the model from scratch
+    train(resumed, m, data, steps=40, batch=32, seed=3, ckpt=tmp_path / "c.pt", ckpt_every=10, progress=False,
+          log_every=10)
+    for p, q in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_smoke_experiment_and_rerun_skips(tmp_path):
+    out = run_experiment("cylinder", "smoke", dims=[2], out=tmp_path / "out", runs_dir=tmp_path / "runs",
+                         device="cpu", progress=False)
+    d = json.loads((out / "results.json").read_text())
+    methods = {r["method"] for r in d["records"]}
+    assert {"base", "offset-w0.1", "proposed-sc1", "zero-snr", "oracle-proposed-sc1"} == methods
+    assert all(math.isfinite(r["value"]) for r in d["records"])
+    assert (out / "results.md").read_text().count("| 2 |") == 4
+    for f in ("metrics_vs_n.png", "brightness_hist_n2.png", "training_loss.png"):
+        assert (out / "figures" / f).stat().st_size > 1000
+    before = (out / "results.json").read_bytes()
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("result.json")}
+    run_experiment("cylinder", "smoke", dims=[2], out=tmp_path / "out", runs_dir=tmp_path / "runs", device="cpu",
+                   progress=False)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("result.json")} == stamp
+    assert (out / "results.json").read_bytes() == before
+
+
+def test_experiment_cli_rejects_bad_input(capsys):
+    from gendiff.cli import main
+    assert main(["experiment", "cylinder", "--dims", "0,2"]) == 2
+    assert main(["experiment", "cylinder", "--methods", "magic"]) == 2
+    assert "unknown method" in capsys.readouterr().err
