@@ -61,12 +61,15 @@ def _cmd_experiment(args) -> int:
             from .experiment import build_method
             for m in methods:
                 build_method(m[7:] if m.startswith("oracle-") else m, 10)
+        i, k = (int(v) for v in args.shard.split("/"))
+        if not 0 <= i < k:
+            raise ValueError(f"--shard must be i/k with 0 <= i < k, got {args.shard}")
     except ValueError as e:
         print(f"gendiff experiment: {e}", file=sys.stderr)
         return 2
     out = run_experiment(args.dataset, args.profile, dims=dims, methods=methods, seeds=args.seeds, out=args.out,
-                         runs_dir=args.runs_dir, device=args.device)
-    print(f"results written to {out}/")
+                         runs_dir=args.runs_dir, device=args.device, shard=(i, k))
+    print(f"results written to {out}/" if out else f"shard {i}/{k} finished")
     return 0
 
 
@@ -89,6 +92,8 @@ def register(sub) -> None:
     e.add_argument("--out", default=None, help="output folder (default reports/experiments/<dataset>[-<profile>])")
     e.add_argument("--runs-dir", default="runs", help="checkpoints and per-run results (resumable)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    e.add_argument("--shard", default="0/1", help="i/k: run only every k-th job starting at i (parallel workers); "
+                   "aggregate afterwards with a plain run, which skips finished jobs")
     e.set_defaults(func=_cmd_experiment)
     r = sub.add_parser("report", help="regenerate everything under reports/")
     r.add_argument("--out", default="reports")

@@ -42,6 +42,8 @@ class Profile:
     methods: tuple
     oracle_methods: tuple = ()
     oracle_seeds: int = 1
+    sweep_methods: tuple = ()     # extra settings of a sweep, run with `sweep_seeds` seeds
+    sweep_seeds: int = 1
     oracle_train: int = 1000
     extra: dict = field(default_factory=dict)
 
@@ -55,9 +57,10 @@ PROFILES = {
                      oracle_methods=("oracle-proposed-sc1",), oracle_train=1000),
     "full": Profile(dims=(2, 8, 32, 128, 256), seeds=3, steps=1500, batch=256, n_train=10000, n_test=2000,
                     n_gen=2000, T=1000,
-                    methods=("base", "offset-w0.1", "offset-w0.5", "proposed-sc0.5", "proposed-sc1", "zero-snr"),
+                    methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
+                    sweep_methods=("offset-w0.5", "proposed-sc0.5"), sweep_seeds=1,
                     oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
-                    oracle_seeds=1, oracle_train=2000),
+                    oracle_seeds=1, oracle_train=1000),
 }
 
 
@@ -133,19 +136,29 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path
 
 
 def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
-                   runs_dir="runs", device=None, progress=True) -> Path:
+                   runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
+    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
     prof = PROFILES[profile]
     dims = tuple(dims or prof.dims)
     seeds = int(seeds or prof.seeds)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    cfgs = list(methods or (prof.methods + prof.oracle_methods))
-    jobs = [(c, n, s) for n in dims for c in cfgs
-            for s in range(prof.oracle_seeds if c.startswith("oracle-") and not methods else seeds)]
+    cfgs = list(methods or (prof.methods + prof.sweep_methods + prof.oracle_methods))
+
+    def n_seeds(c):
+        if methods:
+            return seeds
+        return prof.oracle_seeds if c.startswith("oracle-") else prof.sweep_seeds if c in prof.sweep_methods else seeds
+    jobs = [(c, n, s) for n in dims for c in cfgs for s in range(n_seeds(c))]
+    i, k = shard
+    if not 0 <= i < k:
+        raise ValueError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
     root = Path(runs_dir) / dataset / profile
     out = Path(out or (f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")))
     records = []
-    for c, n, s in tqdm(jobs, desc=f"{dataset} {profile} runs", disable=not progress):
+    for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
         records.append(run_one(dataset, c, n, s, prof, root, device, progress=progress))
+    if k > 1:
+        return None
     from .experiment_report import write_outputs
     write_outputs(out, records, dataset=dataset, profile=profile, prof=prof, device=str(device))
     return out

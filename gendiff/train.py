@@ -6,7 +6,6 @@ every `ckpt_every` steps and at the end; calling it again continues from the las
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import torch
@@ -73,10 +72,4 @@ def train(model, method: Method, data: torch.Tensor, *, steps: int, batch: int, 
             hist["val"].append((step + 1, float(v)))
         if (step + 1) % ckpt_every == 0 or step + 1 == steps:
             checkpoint(step + 1)
-    if start >= steps and ckpt is None:
-        pass
     return hist
-
-
-def torch_threads() -> int:
-    return int(os.environ.get("GENDIFF_THREADS", torch.get_num_threads()))
