@@ -98,30 +98,36 @@ def _schedule(beta):
 ''']
     parts.append(_fn("c", "beta, gamma", "c_t: ξ-coefficient of E[x_t | x_0, ξ] (result 'forward').",
                      f"{PRELUDE}\n    return torch.sqrt(abar) * torch.cumsum({pr(fw['c_sum_term'], SCHED + ' gamma')}, 0)"))
-    for key, name, doc in (("psi", "psi", "ψ_t: ξ-weight of the input noise (result 'forward')."),):
-        parts.append(_fn(name, "beta, gamma", doc,
-                         f"{PRELUDE}\n    c_prev = _shift(c(beta, gamma), 0.0)\n"
-                         f"    return {pr(fw[key], SCHED + ' gamma c_prev')}"))
-    parts.append(_fn("phi", "beta, gamma", "ϕ_t: ξ-weight of the ε-target (result 'elbo').",
-                     f"{PRELUDE}\n    return {pr(el['phi'], SCHED + ' gamma')}"))
-    parts.append(_fn("lam", "beta, sigma2", "λ_t: ELBO loss weight for reverse variance σ_t² = sigma2 (result 'elbo').",
-                     f"{PRELUDE}\n    return {pr(el['lam'], SCHED + ' sigma2')}"))
-    parts.append(_fn("mu_eps_coef", "beta", "β_t/(√α_t √(1-ᾱ_t)): μ_θ = x_t/√α_t - this · ε_θ (result 'elbo').",
-                     f"{PRELUDE}\n    return {pr(el['mu_eps_coef'], SCHED)}"))
-    parts.append(_fn("posterior_var", "beta, sigma0", "σ_0² β̃_t: variance of q(x_{t-1}|x_t,x_0,ξ) (result 'posterior').",
-                     f"{PRELUDE}\n    return {pr(po['var'], SCHED + ' sigma0')}"))
-    for k in ("coef_x0", "coef_xt"):
-        parts.append(_fn(f"posterior_{k}", "beta", f"{k[5:]}-coefficient of the posterior mean (result 'posterior').",
-                         f"{PRELUDE}\n    return {pr(po[k], SCHED)}"))
-    parts.append(_fn("posterior_coef_xi", "beta, gamma", "ξ-coefficient C_t of the posterior mean (result 'posterior').",
-                     f"{PRELUDE}\n    c_prev = _shift(c(beta, gamma), 0.0)\n    return {pr(po['coef_xi'], SCHED + ' gamma c_prev')}"))
-    kx = {abar_T: S["abar_T"]}
-    parts.append(_fn("balanced_K", "beta", "K = √ᾱ_T/(1-ᾱ_T): the normalisation c_T = 1 (result 'balanced').",
+    c_prev_line = "    c_prev = _shift(c(beta, gamma), 0.0)\n"
+    K_line = "    K = balanced_K(beta)\n"
+    # (name, arguments, docstring, statement, extra names it may use, extra prelude lines, extra substitutions)
+    table = [
+        ("psi", "beta, gamma", "ψ_t: ξ-weight of the input noise (result 'forward').", fw["psi"], "gamma c_prev",
+         c_prev_line, None),
+        ("phi", "beta, gamma", "ϕ_t: ξ-weight of the ε-target (result 'elbo').", el["phi"], "gamma", "", None),
+        ("lam", "beta, sigma2", "λ_t: ELBO loss weight for reverse variance σ_t² = sigma2 (result 'elbo').",
+         el["lam"], "sigma2", "", None),
+        ("mu_eps_coef", "beta", "β_t/(√α_t √(1-ᾱ_t)): μ_θ = x_t/√α_t - this · ε_θ (result 'elbo').",
+         el["mu_eps_coef"], "", "", None),
+        ("posterior_var", "beta, sigma0", "σ_0² β̃_t: variance of q(x_{t-1}|x_t,x_0,ξ) (result 'posterior').",
+         po["var"], "sigma0", "", None),
+        ("posterior_coef_x0", "beta", "x0-coefficient of the posterior mean (result 'posterior').",
+         po["coef_x0"], "", "", None),
+        ("posterior_coef_xt", "beta", "xt-coefficient of the posterior mean (result 'posterior').",
+         po["coef_xt"], "", "", None),
+        ("posterior_coef_xi", "beta, gamma", "ξ-coefficient C_t of the posterior mean (result 'posterior').",
+         po["coef_xi"], "gamma c_prev", c_prev_line, None),
+    ]
+    table += [(f"balanced_{k}", "beta", f"Balanced schedule, closed form of {k} (result 'balanced').", ba[k], "K",
+               K_line, {balanced.K: S["K"]}) for k in ("gamma", "c", "psi")]
+    balanced_K = _fn("balanced_K", "beta", "K = √ᾱ_T/(1-ᾱ_T): the normalisation c_T = 1 (result 'balanced').",
                      f"{PRELUDE}\n    abar_T, omab_T = abar[-1], omab[-1]\n"
-                     f"    return {pr(ba['K'].subs(1 - abar_T, S['omab_T']), 'abar_T omab_T', kx)}"))
-    for k in ("gamma", "c", "psi"):
-        parts.append(_fn(f"balanced_{k}", "beta", f"Balanced schedule, closed form of {k} (result 'balanced').",
-                         f"{PRELUDE}\n    K = balanced_K(beta)\n    return {pr(ba[k], SCHED + ' K', {balanced.K: S['K']})}"))
+                     f"    return {pr(ba['K'].subs(1 - abar_T, S['omab_T']), 'abar_T omab_T', {abar_T: S['abar_T']})}")
+    for name, args, doc, stmt, extra, lines, sub in table:
+        if name == "balanced_gamma":
+            parts.append(balanced_K)
+        body = f"{PRELUDE}\n{lines}    return {pr(stmt, f'{SCHED} {extra}'.strip(), sub)}"
+        parts.append(_fn(name, args, doc, body))
     rec = ReferencePrinter(set("alpha_t beta_t abar_prev c_prev gamma_t".split()))
     sub_t = {alpha: S["alpha_t"], gamma: S["gamma_t"], abar_prev: S["abar_prev"], c_prev: S["c_prev"]}
     beta_t = sp.Symbol("beta_t", real=True)
@@ -140,12 +146,15 @@ def _schedule(beta):
         abar_prev = abar_prev * alpha_t
     return gamma / c_prev"""))
     osub = {offset.a_t: S["a"], offset.a_prev: S["a_prev"], offset.b_t: S["b"]}
-    parts.append(_fn("offset_gamma_implied", "beta, b", "γ_t with ϕ_t(γ) = b_t (result 'offset').",
-                     f"{PRELUDE}\n    return {pr(of['gamma_implied'], SCHED + ' b', osub)}"))
-    parts.append(_fn("offset_residual", "beta, a, b", "r_t: zero for every t iff (a_t, b_t) is an ELBO loss (result 'offset').",
-                     f"{PRELUDE}\n    a_prev = _shift(a, 0.0)\n    return {pr(of['residual'], SCHED + ' a a_prev b', osub)}"))
-    parts.append(_fn("offset_target_implied", "beta, a", "b_t that makes input weights a_t an ELBO loss (result 'offset').",
-                     f"{PRELUDE}\n    a_prev = _shift(a, 0.0)\n    return {pr(of['target_implied'], SCHED + ' a a_prev', osub)}"))
+    a_prev_line = "    a_prev = _shift(a, 0.0)\n"
+    for name, args, doc, stmt, extra, lines in (
+            ("offset_gamma_implied", "beta, b", "γ_t with ϕ_t(γ) = b_t (result 'offset').",
+             of["gamma_implied"], "b", ""),
+            ("offset_residual", "beta, a, b", "r_t: zero for every t iff (a_t, b_t) is an ELBO loss (result 'offset').",
+             of["residual"], "a a_prev b", a_prev_line),
+            ("offset_target_implied", "beta, a", "b_t that makes input weights a_t an ELBO loss (result 'offset').",
+             of["target_implied"], "a a_prev", a_prev_line)):
+        parts.append(_fn(name, args, doc, f"{PRELUDE}\n{lines}    return {pr(stmt, f'{SCHED} {extra}', osub)}"))
     vsub = {vpred.ab: S["abar"], vpred.v_hat: S["v"], xt: S["x_t"], vpred.eta_sym: S["eta"],
             sp.Symbol("x_0", real=True): S["x0"]}
     for k, args, doc in (("eps_from_v", "v, x_t, abar", "ε-target η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t (result 'vpred')."),

@@ -160,30 +160,20 @@ def elbo_loss_check(tb, beta, fam, s, g, device, *, phi_scale=1.0):
     return one_mean(kl, expected, what="ELBO term vs closed-form λ-weighted loss")
 
 
+CHECKS = {"forward chain and q_sample vs marginal": (forward_chain_check, q_sample_check),
+          "posterior regression": (posterior_check,),
+          "ELBO term vs λ-weighted loss": (elbo_loss_check,)}
+
+
+@pytest.mark.parametrize("checks", list(CHECKS.values()), ids=list(CHECKS))
 @settings(max_examples=MC_EXAMPLES)
-@given(setups())
-def test_forward_chain_follows_marginal(device, s):
+@given(s=setups())
+def test_samples_follow_derived_distributions(device, checks, s):
     g = torch.Generator().manual_seed(s["seed"])
     beta, tb = tables_for(s, g)
     fam = family(s, g)
-    forward_chain_check(tb.to(device), beta, fam, s, g, device)
-    q_sample_check(tb.to(device), beta, fam, s, g, device)
-
-
-@settings(max_examples=MC_EXAMPLES)
-@given(setups())
-def test_posterior_regression(device, s):
-    g = torch.Generator().manual_seed(s["seed"])
-    beta, tb = tables_for(s, g)
-    posterior_check(tb.to(device), beta, family(s, g), s, g, device)
-
-
-@settings(max_examples=MC_EXAMPLES)
-@given(setups())
-def test_elbo_equals_weighted_loss(device, s):
-    g = torch.Generator().manual_seed(s["seed"])
-    beta, tb = tables_for(s, g)
-    elbo_loss_check(tb.to(device), beta, family(s, g), s, g, device)
+    for check in checks:
+        check(tb.to(device), beta, fam, s, g, device)
 
 
 # ---- power: every check fails when one coefficient is off by 1 % -------------------------------
