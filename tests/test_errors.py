@@ -138,3 +138,17 @@ def test_device_and_dtype_follow_input(device):
         assert y.device.type == device.type and y.dtype == dtype
         m, v = q_posterior(y, x, x, t, tb)
         assert m.dtype == dtype and v.device.type == device.type
+
+
+
+def test_cli_output_into_closed_pipe_is_quiet():
+    """`gendiff verify-offset ... | head -1`: the reader is gone before the output; no traceback, exit 141."""
+    import subprocess
+    import sys
+    code = ("import time; time.sleep(0.5); from gendiff.cli import main; "
+            "raise SystemExit(main(['verify-offset', '--T', '50', '--input-coef', 'const:0.1']))")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141, err
+    assert "Traceback" not in err
