@@ -55,10 +55,11 @@ PROFILES = {
     "quick": Profile(dims=(2, 8, 32), seeds=1, steps=1000, batch=256, n_train=4000, n_test=2000, n_gen=2000, T=1000,
                      methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
                      oracle_methods=("oracle-proposed-sc1",), oracle_train=1000),
-    "full": Profile(dims=(2, 8, 32, 128, 256), seeds=3, steps=1500, batch=256, n_train=10000, n_test=2000,
+    "full": Profile(dims=(2, 8, 32, 128, 256), seeds=3, steps=3000, batch=256, n_train=10000, n_test=2000,
                     n_gen=2000, T=1000,
                     methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
-                    sweep_methods=("offset-w0.5", "proposed-sc0.5"), sweep_seeds=1,
+                    sweep_methods=("offset-w0.3", "offset-w0.5", "offset-w1", "proposed-sc0.5", "proposed-sc2"),
+                    sweep_seeds=1,
                     oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
                     oracle_seeds=1, oracle_train=1000),
 }

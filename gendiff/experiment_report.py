@@ -75,43 +75,98 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
         lines.append(f"| {n} | " + " | ".join(
             f"{statistics.fmean(r['mmd_bandwidth'] for r in by[(m, n)]):.3g}" if (m, n) in by else "–"
             for m in methods) + " |")
+    lines += _claim_section(by, dims)
     write_text_atomic(out / "results.md", "\n".join(lines) + "\n")
     _figures(out, records, methods, dims)
+
+
+def _claim_section(by, dims, proposed="proposed-sc1", base="base") -> list[str]:
+    """The paper's claim, per n: `proposed` beats `base` (Welch t-test over seeds, two-sided, 5 %)."""
+    from scipy.stats import ttest_ind
+    lines = ["", f"## The paper's claim: `{proposed}` vs `{base}`", "",
+             f"Difference of means ({base} − {proposed}; positive: {proposed} is better), Welch t-test over seeds "
+             "(two-sided). Verdict at the 5 % level: *better*, *worse*, or *not resolved*.", "",
+             "| n | metric | " + base + " | " + proposed + " | difference | p | verdict |", "|---" * 7 + "|"]
+    header = len(lines)
+    for n in dims:
+        a, b = by.get((base, n), []), by.get((proposed, n), [])
+        if len(a) < 2 or len(b) < 2:
+            continue
+        for k in METRICS:
+            va, vb = [r[k] for r in a], [r[k] for r in b]
+            (ma, sa), (mb, sb) = _stats(va), _stats(vb)
+            p = float(ttest_ind(va, vb, equal_var=False).pvalue)
+            verdict = "not resolved" if not p < 0.05 else ("better" if mb < ma else "worse")
+            lines.append(f"| {n} | {k} | {ma:.4g} ± {sa:.2g} | {mb:.4g} ± {sb:.2g} | {ma - mb:+.3g} | {p:.2g} | "
+                         f"{verdict} |")
+    return lines if len(lines) > header else []
+
+
+def _style(m):
+    """Colour by family (base/zero-snr greys, offset reds, proposed blues), dashed for oracles."""
+    name = m[7:] if m.startswith("oracle-") else m
+    ls = "--" if m.startswith("oracle-") else "-"
+    if name.startswith("offset-w"):
+        w = float(name[8:])
+        colour = plt.cm.Oranges(0.45 + 0.5 * min(1.0, w))
+    elif name.startswith("proposed-sc"):
+        sc = float(name[11:])
+        colour = plt.cm.Blues(0.45 + 0.25 * min(2.0, sc))
+    else:
+        colour = "black" if name == "base" else "0.55"
+    main = name in ("base", "offset-w0.1", "proposed-sc1", "zero-snr")
+    return dict(color=colour, ls=ls, lw=2.0 if main else 1.0, marker="o" if main else ".")
+
+
+def _panel_groups(methods):
+    groups = [("DDPM (base) and zero-terminal-SNR", [m for m in methods if m in ("base", "zero-snr")]),
+              ("conventional offset noise (constant w)", [m for m in methods if m.startswith("offset-w")]),
+              ("proposed (balanced γ, q(ξ) = N(0, σ_c² 11ᵀ))", [m for m in methods if m.startswith("proposed-")]),
+              ("exact empirical oracle (ablation)", [m for m in methods if m.startswith("oracle-")])]
+    return [(t, ms) for t, ms in groups if ms]
 
 
 def _figures(out, records, methods, dims):
     by = {}
     for r in records:
         by.setdefault((r["method"], r["n"]), []).append(r)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for ax, k in zip(axes, METRICS):
         for m in methods:
             ns = [n for n in dims if (m, n) in by]
             st = [_stats([r[k] for r in by[(m, n)]]) for n in ns]
-            ax.errorbar(ns, [s[0] for s in st], yerr=[s[1] for s in st], marker="o", capsize=3, label=m,
-                        ls="--" if m.startswith("oracle-") else "-")
+            ax.errorbar(ns, [s[0] for s in st], yerr=[s[1] for s in st], capsize=3, label=m, **_style(m))
         ax.set_xscale("log", base=2)
+        if k == "w1":
+            ax.set_yscale("log")
         ax.set_xlabel("dimension n")
-        ax.set_ylabel(k)
-        ax.set_title(f"{k} vs n (mean ± sd over seeds)")
-    axes[0].legend(fontsize=7)
+        ax.set_ylabel(k + (" (log scale)" if k == "w1" else ""))
+        ax.set_title(f"{k} vs n (mean ± sd over seeds; lower is better)")
+    axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     save(fig, out / "figures" / "metrics_vs_n.png")
-    centers = ((np.linspace(-2.5, 2.5, 51)[:-1] + np.linspace(-2.5, 2.5, 51)[1:]) / 2)
+    edges = np.linspace(-2.5, 2.5, 51)
+    centers = (edges[:-1] + edges[1:]) / 2
+    groups = _panel_groups(methods)
     for n in sorted({dims[0], dims[-1]}):
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), sharey=True, squeeze=False)
         first = next(r for r in records if r["n"] == n)
-        ax.bar(centers, np.array(first["hist_data"]) / max(1, sum(first["hist_data"])), width=0.1, color="0.8",
-               label="held-out data")
-        for m in methods:
-            if (m, n) not in by:
-                continue
-            h = np.sum([r["hist_gen"] for r in by[(m, n)]], axis=0)
-            ax.step(centers, h / max(1, h.sum()), where="mid", label=m, ls="--" if m.startswith("oracle-") else "-")
-        ax.set_xlabel("L_avg(x_0) (average brightness)")
-        ax.set_ylabel("fraction of samples")
-        ax.set_title(f"Brightness histogram of generated samples, n = {n}")
-        ax.legend(fontsize=7)
+        data = np.array(first["hist_data"]) / max(1, sum(first["hist_data"]))
+        for ax, (title, ms) in zip(axes[0], groups):
+            ax.bar(centers, data, width=edges[1] - edges[0], color="0.85", label="held-out data")
+            for m in ms:
+                if (m, n) not in by:
+                    continue
+                h = np.sum([r["hist_gen"] for r in by[(m, n)]], axis=0)
+                st = _style(m)
+                ax.step(centers, h / max(1, h.sum()), where="mid", label=f"{m} ({len(by[(m, n)])} seeds)",
+                        color=st["color"], ls=st["ls"], lw=st["lw"])
+            ax.set_xlim(-1.8, 1.8)
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("L_avg(x_0) (average brightness)")
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel("fraction of samples")
+        fig.suptitle(f"Brightness of generated samples vs data, n = {n}")
         fig.tight_layout()
         save(fig, out / "figures" / f"brightness_hist_n{n}.png")
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -119,7 +174,7 @@ def _figures(out, records, methods, dims):
         for r in by.get((m, dims[-1]), [])[:1]:
             if r["loss_curve"]:
                 s, v = zip(*r["loss_curve"])
-                ax.plot(s, v, label=m)
+                ax.plot(s, v, label=m, color=_style(m)["color"], lw=_style(m)["lw"])
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss (v-prediction, running mean)")

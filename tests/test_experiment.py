@@ -116,3 +116,21 @@ def test_experiment_cli_rejects_bad_input(capsys):
     assert main(["experiment", "cylinder", "--dims", "0,2"]) == 2
     assert main(["experiment", "cylinder", "--methods", "magic"]) == 2
     assert "unknown method" in capsys.readouterr().err
+
+
+def test_claim_section_verdicts():
+    from gendiff.experiment_report import _claim_section
+
+    def recs(m, vals):
+        return [{"method": m, "w1_brightness": v, "w1": v, "mmd": v} for v in vals]
+    by = {("base", 8): recs("base", [0.30, 0.31, 0.29]), ("proposed-sc1", 8): recs("proposed-sc1", [0.10, 0.11, 0.09]),
+          ("base", 16): recs("base", [0.10, 0.11, 0.09]), ("proposed-sc1", 16): recs("proposed-sc1", [0.30, 0.31, 0.29]),
+          ("base", 32): recs("base", [0.1, 0.3, 0.2]), ("proposed-sc1", 32): recs("proposed-sc1", [0.2, 0.1, 0.3])}
+    rows = [r for r in _claim_section(by, [8, 16, 32]) if r.startswith("| 8 |") or r.startswith("| 16 |")
+            or r.startswith("| 32 |")]
+    verdicts = {(r.split("|")[1].strip(), r.split("|")[2].strip()): r.rstrip(" |").rsplit("|", 1)[1].strip()
+                for r in rows}
+    assert verdicts[("8", "w1_brightness")] == "better"
+    assert verdicts[("16", "mmd")] == "worse"
+    assert verdicts[("32", "w1")] == "not resolved"
+    assert _claim_section({("base", 8): recs("base", [0.1])}, [8]) == []     # one seed: no test, no section
