@@ -56,6 +56,12 @@ class AuditResult:
         }
 
 
+def first_near_max(v: torch.Tensor, rel: float = 1e-6) -> int:
+    """0-based index of the first entry within `rel` (relative) of max(v): stable under rounding noise."""
+    m = v.max()
+    return int((v >= m * (1 - rel)).nonzero()[0])
+
+
 def _coef(x, T: int, what: str) -> torch.Tensor:
     v = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
     if v.numel() == 1:
@@ -83,7 +89,7 @@ def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9) -> AuditRes
     star = implied_target(b, a)
     denom = torch.maximum(star.abs(), tgt.abs())
     mis = torch.where(denom > 0, (tgt - star).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom))
-    k = int(torch.argmax(mis))
+    k = first_near_max(mis)
     bal = build_tables(b, gamma="balanced").psi
     ratio_a, ratio_b = a / bal, tgt / bal
     f = float(ratio_a.mean())

@@ -165,9 +165,7 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     return out
 
 
-def report_hook(out: Path, *, full: bool = False) -> list[str]:
-    """Called by `gendiff report`: the quick profile (full with --full)."""
+def report_hook(out: Path, *, full: bool = False) -> Path:
+    """Called by `gendiff report`: the quick profile (full with --full); returns the output folder."""
     prof = "full" if full else "quick"
-    p = run_experiment("cylinder", prof, out=out / "experiments" / ("cylinder" if full else "cylinder-quick"))
-    rel = p.relative_to(out)
-    return [f"- `{rel}/` — cylinder experiment, {prof} profile: results.md, results.json, figures."]
+    return run_experiment("cylinder", prof, out=out / "experiments" / ("cylinder" if full else "cylinder-quick"))

@@ -32,7 +32,8 @@ def test_constant_w_is_inconsistent_and_balanced_is_consistent(beta, w):
     res = audit(beta, psi)
     assert res.consistent and res.normalised and res.balanced_up_to_factor
     assert audit(beta, 3 * psi).balanced_up_to_factor and not audit(beta, 3 * psi).normalised
-    assert not audit(beta, psi * 1.01, psi).consistent        # input mis-scaled by 1 %
+    mis = audit(beta, psi * 1.01, psi)                       # input mis-scaled by 1 %: 1/101 at every t
+    assert not mis.consistent and mis.argmax_t == 1 and abs(mis.max_rel_mismatch - 1 / 101) < 1e-9
 
 
 def test_single_step_constant_w_is_consistent():
