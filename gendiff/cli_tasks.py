@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+PROFILE_NAMES = ["smoke", "quick", "full", "long"]     # = gendiff.experiment.PROFILES (kept lazy: no torch import)
+
 
 def _parse_coef(spec: str, what: str):
     from .schedules import load_array
@@ -88,7 +90,7 @@ def register(sub) -> None:
     e.add_argument("--dims", default=None, help="comma-separated n values (default: the profile's)")
     e.add_argument("--methods", default=None, help="comma-separated: base, offset-wW, proposed-scS, zero-snr, oracle-…")
     e.add_argument("--seeds", type=int, default=None)
-    e.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    e.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
     e.add_argument("--out", default=None, help="output folder (default reports/experiments/<dataset>[-<profile>])")
     e.add_argument("--runs-dir", default="runs", help="checkpoints and per-run results (resumable)")
     e.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

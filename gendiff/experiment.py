@@ -1,6 +1,6 @@
 """Experiments: Base vs offset noise vs proposed vs zero-SNR across dimensions [2412.03134 §5].
 
-`gendiff experiment cylinder --profile quick|full|smoke` trains one MLP per (method, n, seed), samples
+`gendiff experiment cylinder --profile smoke|quick|full|long` trains one MLP per (method, n, seed), samples
 with the ancestral sampler, and scores samples against a held-out split.  Every run lives in
 runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint; finished runs (result.json)
 are skipped on a re-run.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
@@ -62,6 +62,9 @@ PROFILES = {
                     sweep_seeds=1,
                     oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
                     oracle_seeds=1, oracle_train=1000),
+    # Does the comparison at the largest n depend on the training budget?  base vs proposed, 10 000 steps.
+    "long": Profile(dims=(256,), seeds=3, steps=10000, batch=256, n_train=10000, n_test=2000, n_gen=2000, T=1000,
+                    methods=("base", "proposed-sc1")),
 }
 
 

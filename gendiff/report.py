@@ -96,8 +96,9 @@ def experiment_index(out: Path) -> list[str]:
     lines = []
     for res in sorted((out / "experiments").glob("*/results.json")):
         st = json.loads(res.read_text())["settings"]
+        claim = ", the paper's claim tested per n" if st["seeds"] > 1 else ""
         lines.append(f"- `experiments/{res.parent.name}/` — {st['dataset']} experiment, `{st['profile']}` profile "
-                     f"(n = {', '.join(map(str, st['dims']))}): results.md (tables, the paper's claim per n), "
+                     f"(n = {', '.join(map(str, st['dims']))}; {st['seeds']} seed(s)): results.md (tables{claim}), "
                      "results.json, figures/.")
     return lines
 

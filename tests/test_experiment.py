@@ -113,6 +113,9 @@ def test_smoke_experiment_and_rerun_skips(tmp_path):
 
 def test_experiment_cli_rejects_bad_input(capsys):
     from gendiff.cli import main
+    from gendiff.cli_tasks import PROFILE_NAMES
+    from gendiff.experiment import PROFILES
+    assert sorted(PROFILE_NAMES) == sorted(PROFILES)
     assert main(["experiment", "cylinder", "--dims", "0,2"]) == 2
     assert main(["experiment", "cylinder", "--methods", "magic"]) == 2
     assert "unknown method" in capsys.readouterr().err
