@@ -152,6 +152,9 @@ def _figures(out, records, methods, dims):
         fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), sharey=True, squeeze=False)
         first = next(r for r in records if r["n"] == n)
         data = np.array(first["hist_data"]) / max(1, sum(first["hist_data"]))
+        mass = data + sum(np.sum([r["hist_gen"] for r in by[(m, n)]], axis=0) for m in methods if (m, n) in by)
+        used = np.nonzero(mass)[0]
+        lim = (edges[max(used[0] - 1, 0)], edges[min(used[-1] + 2, len(edges) - 1)])
         for ax, (title, ms) in zip(axes[0], groups):
             ax.bar(centers, data, width=edges[1] - edges[0], color="0.85", label="held-out data")
             for m in ms:
@@ -161,7 +164,7 @@ def _figures(out, records, methods, dims):
                 st = _style(m)
                 ax.step(centers, h / max(1, h.sum()), where="mid", label=f"{m} ({len(by[(m, n)])} seeds)",
                         color=st["color"], ls=st["ls"], lw=st["lw"])
-            ax.set_xlim(-1.8, 1.8)
+            ax.set_xlim(*lim)
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("L_avg(x_0) (average brightness)")
             ax.legend(fontsize=7)
