@@ -140,7 +140,6 @@ def test_device_and_dtype_follow_input(device):
         assert m.dtype == dtype and v.device.type == device.type
 
 
-
 def test_cli_output_into_closed_pipe_is_quiet():
     """`gendiff verify-offset ... | head -1`: the reader is gone before the output; no traceback, exit 141."""
     import subprocess
