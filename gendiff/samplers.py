@@ -2,6 +2,10 @@
 ``sampler(model, shape, tables, xi_start, *, pred, generator, device, dtype, progress)``.
 
 `model(x_t, t)` returns the ε-target estimate (pred='eps') or v (pred='v'); `t` is 1-based.
+
+There is no deterministic (DDIM) sampler: result 'ddim' proves that a marginal-preserving deterministic
+step needs E[ξ | x_t], which a network trained on the paper's loss does not output, and that the only
+ξ-free step of that family is the ancestral one below.
 """
 from __future__ import annotations
 

@@ -39,6 +39,8 @@ def test_perturbed_statement_is_rejected(key, statement):
     ("elbo", "phi", lambda e: e * sp.sqrt(1 - ABAR)),                 # an extra √(1-ᾱ_t)
     ("balanced", "gamma", lambda e: e * sp.sqrt(abar_prev)),          # the wrong power of ᾱ_{t-1}
     ("offset", "target_implied", lambda e: e.subs(offset.a_prev, 0)),  # dropping the a_{t-1} term
+    ("ddim", "xi_coef_deterministic", lambda e: -e),                   # ψ_t - ψ_{t-1}: the wrong sign
+    ("ddim", "k_xi_free_balanced", lambda e: e / sp.sqrt(alpha)),      # a missing √α_t
 ])
 def test_structural_mistakes_are_rejected(key, statement, change):
     assert not MODULES[key].derive(perturb={statement: change}).proved

@@ -88,3 +88,31 @@ def test_offset_implied_target_solves_residual(beta, seed):
     # three float64 stages (target, γ, cumulative c): agreement to 1e-10, far below a 1 % error
     err = float(((tb.psi - a).abs() / a).max())
     assert err <= 1e-10, err
+
+
+@given(betas(min_T=2), sigma0s)
+def test_balanced_tables_follow_the_ddim_result(beta, sigma0):
+    """Result 'ddim' on the hand-written tables: the ξ-free step k = c_{t-1}/c_t is the ancestral step
+    (posterior x_t-coefficient, variance σ_0² β̃_t), and ψ_t² - ψ_{t-1}² = K² β_t/ᾱ_t > 0."""
+    import sympy as sp
+    from derivations import ddim
+    from derivations.symbols import K, abar_prev, alpha, sigma0 as s0
+    tb = build_tables(beta, gamma="balanced", sigma0=sigma0)
+    args = (alpha, abar_prev, K, s0)
+    vals = (tb.alpha[1:], tb.alpha_bar_prev[1:], R.balanced_K(beta), torch.tensor(sigma0, dtype=torch.float64))
+    st = {k: sp.lambdify(args, e, torch) for k, e in ddim.statements().items()
+          if e.free_symbols <= set(args)}
+    # The lambdified statements form 1-ᾱ_t, 1-ᾱ_{t-1} and 1-α_t by cancellation; the tables do not.
+    eps = torch.finfo(torch.float64).eps
+    rtol = RTOL + 100 * eps * (1 / tb.one_minus_alpha_bar[:-1] + 1 / tb.beta[1:])
+
+    def near(a, b):
+        return bool(((a - b).abs() <= rtol * b.abs()).all())
+    k_free = tb.c[:-1] / tb.c[1:]
+    assert near(k_free, st["k_xi_free_balanced"](*vals))
+    assert close(tb.post_coef_xt[1:], k_free)[0]
+    assert near(tb.post_var[1:], st["var_xi_free_balanced"](*vals))
+    incr = tb.psi[1:] ** 2 - tb.psi[:-1] ** 2                  # formed by cancellation: compare at ψ_t²'s scale
+    ok, err = close(incr, st["psi_sq_increment_balanced"](*vals), scale=10 * tb.psi[1:] ** 2)
+    assert ok, err
+    assert (tb.psi[1:] > tb.psi[:-1]).all()                  # the deterministic step's ξ-term never vanishes
