@@ -18,7 +18,7 @@ import time
 
 import sympy as sp
 
-from . import posterior
+from . import balanced, posterior
 from .core import Perturb, Step, apply_perturb, run_steps
 from .symbols import ABAR, BETA, K, abar_prev, alpha, eps, sigma0, x0, xi, xt
 
@@ -26,9 +26,10 @@ k = sp.Symbol("k", positive=True)                       # x_t-residual coefficie
 psi_t, psi_prev = sp.symbols(r"psi_t \psi_{t-1}", real=True)
 
 
-def _psi_balanced(abar):
-    """ψ of the balanced closed form (result 'balanced') at cumulative product `abar`."""
-    return K * sp.sqrt(1 - abar) / sp.sqrt(abar)
+def _balanced(name: str, previous: bool = False) -> sp.Expr:
+    """Closed form `name` of result 'balanced' at step t, or at t-1 (ᾱ_t = α_t ᾱ_{t-1} with α_t = 1 is ᾱ_{t-1})."""
+    e = balanced.statements()[name]
+    return e.subs(alpha, 1) if previous else e
 
 
 def statements() -> dict[str, sp.Expr]:
@@ -54,7 +55,7 @@ def derive(perturb: Perturb | None = None, **_):
     mean_t = sp.sqrt(ABAR) * x0 + c_t * xi
     # Forward marginals with the ξ-coefficients written through ψ: c = √(1-ᾱ) ψ (result 'forward').
     via_psi = {c_t: sp.sqrt(1 - ABAR) * psi_t, c_prev: sp.sqrt(1 - abar_prev) * psi_prev}
-    balanced = {c_t: sp.sqrt(1 - ABAR) * _psi_balanced(ABAR), c_prev: sp.sqrt(1 - abar_prev) * _psi_balanced(abar_prev)}
+    closed = {c_t: _balanced("c"), c_prev: _balanced("c", previous=True)}
     eta_t = sigma0 * eps + psi_t * xi                    # balanced: the ε-target equals the input noise
     steps = [
         Step("every k keeps the mean: E[x_{t-1} | x_0, ξ] = √ᾱ_{t-1} x_0 + c_{t-1} ξ",
@@ -72,9 +73,9 @@ def derive(perturb: Perturb | None = None, **_):
              step(st["k_deterministic"], sp.sqrt(ABAR) * x0 + sp.sqrt(1 - ABAR) * sigma0 * eps).subs(via_psi)
              .subs({psi_t: 0, psi_prev: 0}), sp.sqrt(abar_prev) * x0 + sp.sqrt(1 - abar_prev) * sigma0 * eps),
         Step("balanced: ψ_t² - ψ_{t-1}² = K² β_t/ᾱ_t (> 0: ψ strictly increases, the ξ-term never vanishes)",
-             _psi_balanced(ABAR)**2 - _psi_balanced(abar_prev)**2, st["psi_sq_increment_balanced"]),
+             _balanced("psi")**2 - _balanced("psi", previous=True)**2, st["psi_sq_increment_balanced"]),
         Step("balanced: the ξ-free member is k = c_{t-1}/c_t = √α_t(1-ᾱ_{t-1})/(1-ᾱ_t)",
-             (c_prev - st["k_xi_free_balanced"] * c_t).subs(balanced), 0),
+             (c_prev - st["k_xi_free_balanced"] * c_t).subs(closed), 0),
         Step("its residual variance is σ_0² β̃_t", s2.subs(k, st["k_xi_free_balanced"]), st["var_xi_free_balanced"]),
         Step("= the posterior's x_t-coefficient (result 'posterior')",
              st["k_xi_free_balanced"], posterior.statements()["coef_xt"]),
