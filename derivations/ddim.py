@@ -47,11 +47,11 @@ def derive(perturb: Perturb | None = None, **_):
     t0 = time.perf_counter()
     st = apply_perturb(statements(), perturb)
     c_t, c_prev = sp.symbols(r"c_t c_{t-1}", real=True)
-    z = sp.Symbol("z", real=True)
     s2 = st["var_residual"]
 
-    def step(kk, x_t, ss=0):
-        return sp.sqrt(abar_prev) * x0 + c_prev * xi + kk * (x_t - sp.sqrt(ABAR) * x0 - c_t * xi) + ss * z
+    def step(kk, x_t):
+        """Mean of the step given (x_0, ξ, x_t); the noise s z has mean 0 and variance s2."""
+        return sp.sqrt(abar_prev) * x0 + c_prev * xi + kk * (x_t - sp.sqrt(ABAR) * x0 - c_t * xi)
     mean_t = sp.sqrt(ABAR) * x0 + c_t * xi
     # Forward marginals with the ξ-coefficients written through ψ: c = √(1-ᾱ) ψ (result 'forward').
     via_psi = {c_t: sp.sqrt(1 - ABAR) * psi_t, c_prev: sp.sqrt(1 - abar_prev) * psi_prev}
