@@ -18,7 +18,7 @@ import torch
 
 from gendiff.losses import training_loss
 from gendiff.methods import make_method
-from gendiff.models import MLPDenoiser
+from gendiff.experiments.models import MLPDenoiser
 from gendiff.schedules import make_beta
 from gendiff.tables import build_tables
 

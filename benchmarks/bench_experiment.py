@@ -13,11 +13,11 @@ import time
 
 import torch
 
-from gendiff.data import make_split
-from gendiff.experiment import build_method
-from gendiff.models import MLPDenoiser
+from gendiff.experiments.data import make_split
+from gendiff.experiments.runner import build_method
+from gendiff.experiments.models import MLPDenoiser
 from gendiff.samplers import ancestral
-from gendiff.train import train
+from gendiff.experiments.train import train
 
 METHODS = ("base", "offset-w0.1", "proposed-sc1", "zero-snr")
 

@@ -3,6 +3,8 @@
 A pair is the ELBO loss (up to λ_t) of the member with γ_t = b_t β_t/(√α_t √(1-ᾱ_t)) iff the
 implied target b*_t = [a_t (1-ᾱ_t) - √(α_t(1-ᾱ_t)(1-ᾱ_{t-1})) a_{t-1}] / β_t equals b_t for every t
 (b*_1 = a_1).  The mismatch reported is |b_t - b*_t| / max(|b_t|, |b*_t|).
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """Per-step coefficient export for other trainers (`gendiff coefficients`).
 
 JSON: an object of equal-length arrays keyed by the ASCII names of CONVENTIONS.md, index 0 = t = 1.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ float64 and cast to the input's dtype/device by :func:`gendiff.tables.extract`.
 | `q_posterior`   | mean A_t x_0 + B_t x_t + C_t ξ, variance σ_0² β̃_t (per component) | posterior.*        |
 | `target_eps`    | σ_0 ε + ϕ_t ξ                                                   | elbo.phi           |
 | `v_from_eps`... | v = √ᾱ η - √(1-ᾱ) x_0 and its inverses                          | vpred.*            |
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

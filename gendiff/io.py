@@ -1,4 +1,7 @@
-"""Atomic file writes: a temp file in the same folder, then rename, so readers never see half a file."""
+"""Atomic file writes: a temp file in the same folder, then rename, so readers never see half a file.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
+"""
 from __future__ import annotations
 
 import os

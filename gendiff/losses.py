@@ -4,6 +4,8 @@
 target σ_0 ε + ϕ_t ξ (ε-prediction) or v = √ᾱ_t(σ_0 ε + ϕ_t ξ) - √(1-ᾱ_t) x_0 (v-prediction).
 Weights: 'simple' (w_t = 1) or 'elbo' (λ_t; for v, λ_t ᾱ_t, which equals the ε ELBO when ψ_t = ϕ_t).
 The squared error is averaged over components.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

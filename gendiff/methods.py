@@ -5,6 +5,8 @@
 | `base`     | 0              | 0               | N(0, σ_0² I)      |
 | `offset`   | w              | w               | N(0, σ_0² I)      |
 | `proposed` | ψ_t (balanced) | ϕ_t = ψ_t       | N(ξ, σ_0² I), ξ ~ q(ξ) |
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

@@ -6,6 +6,8 @@
 There is no deterministic (DDIM) sampler: result 'ddim' proves that a marginal-preserving deterministic
 step needs E[ξ | x_t], which a network trained on the paper's loss does not output, and that the only
 ξ-free step of that family is the ancestral one below.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

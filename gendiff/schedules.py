@@ -9,6 +9,8 @@
 
 β_T = 1 (zero terminal SNR, ᾱ_T = 0) is accepted here; what each consumer does with it is
 documented where it matters (the balanced γ refuses it, ε-prediction at t = T refuses it).
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

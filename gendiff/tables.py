@@ -15,6 +15,8 @@
 
 Arrays are indexed t-1: index 0 is t = 1.  Read them with :func:`extract`, which follows the
 input's device and dtype.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

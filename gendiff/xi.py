@@ -8,6 +8,8 @@
 | `gaussian`    | (B, n): N(μ_ξ, Σ_ξ) with given mean and covariance                       |
 
 Randomness enters only through `generator=`.
+
+Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 

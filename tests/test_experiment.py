@@ -6,14 +6,14 @@ import pytest
 import torch
 from scipy import stats
 
-from gendiff.data import cylinder, make_split
-from gendiff.experiment import build_method, run_experiment
+from gendiff.experiments.data import cylinder, make_split
+from gendiff.experiments.runner import build_method, run_experiment
 from gendiff.methods import make_method
-from gendiff.metrics import mmd, w1, w1_brightness
-from gendiff.models import MLPDenoiser
-from gendiff.oracle import EmpiricalOracle
+from gendiff.experiments.metrics import mmd, w1, w1_brightness
+from gendiff.experiments.models import MLPDenoiser
+from gendiff.experiments.oracle import EmpiricalOracle
 from gendiff.schedules import make_beta
-from gendiff.train import train
+from gendiff.experiments.train import train
 
 
 @pytest.mark.parametrize("n", [1, 2, 16, 256])
@@ -113,8 +113,8 @@ def test_smoke_experiment_and_rerun_skips(tmp_path):
 
 def test_experiment_cli_rejects_bad_input(capsys):
     from gendiff.cli import main
-    from gendiff.cli_tasks import PROFILE_NAMES
-    from gendiff.experiment import PROFILES
+    from gendiff.cli.experiment import PROFILE_NAMES
+    from gendiff.experiments.runner import PROFILES
     assert sorted(PROFILE_NAMES) == sorted(PROFILES)
     assert main(["experiment", "cylinder", "--dims", "0,2"]) == 2
     assert main(["experiment", "cylinder", "--methods", "magic"]) == 2
@@ -122,7 +122,7 @@ def test_experiment_cli_rejects_bad_input(capsys):
 
 
 def test_claim_section_verdicts():
-    from gendiff.experiment_report import _claim_section
+    from gendiff.experiments.results import _claim_section
 
     def recs(m, vals):
         return [{"method": m, "w1_brightness": v, "w1": v, "mmd": v} for v in vals]

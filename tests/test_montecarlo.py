@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from gendiff import _reference as R
 from gendiff.diffusion import q_posterior, q_sample, q_step, target_eps
 from gendiff.methods import make_method
-from gendiff.oracle import GaussianOracle
+from gendiff.experiments.oracle import GaussianOracle
 from gendiff.samplers import ancestral
 from gendiff.schedules import make_beta
 from gendiff.tables import build_tables, extract

@@ -4,6 +4,8 @@
 with the ancestral sampler, and scores samples against a held-out split.  Every run lives in
 runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint; finished runs (result.json)
 are skipped on a re-run.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..io import write_text_atomic
+from ..methods import Method, make_method
+from ..samplers import ancestral
+from ..schedules import make_beta, rescale_zero_terminal_snr
 from .data import make_split
-from .io import write_text_atomic
-from .methods import Method, make_method
 from .metrics import brightness, mmd, w1, w1_brightness
 from .models import MLPDenoiser
 from .oracle import EmpiricalOracle
-from .samplers import ancestral
-from .schedules import make_beta, rescale_zero_terminal_snr
 from .train import train
 
 HIST_BINS = torch.linspace(-2.5, 2.5, 51)
@@ -163,7 +165,7 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
         records.append(run_one(dataset, c, n, s, prof, root, device, progress=progress))
     if k > 1:
         return None
-    from .experiment_report import write_outputs
+    from .results import write_outputs
     write_outputs(out, records, dataset=dataset, profile=profile, prof=prof, device=str(device))
     return out
 

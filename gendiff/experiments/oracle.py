@@ -3,12 +3,14 @@
 With a = √ᾱ_t, s = √(1-ᾱ_t): x_t = a x_0 + s(σ_0 ε + ψ_t ξ), η = σ_0 ε + ϕ_t ξ, all jointly Gaussian, so
 E[η | x_t] = Cov(η, x_t) Cov(x_t)⁻¹ (x_t - a μ) with Cov(x_t) = a²Σ + s²(σ_0² I + ψ_t² Σ_ξ) and
 Cov(η, x_t) = s(σ_0² I + ϕ_t ψ_t Σ_ξ); likewise E[x_0 | x_t] and E[ξ | x_t].  Computed in float64.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 
 import torch
 
-from .tables import Tables
+from ..tables import Tables
 
 
 class GaussianOracle:

@@ -2,6 +2,8 @@
 
 cylinder: x_0 = u 1_n + r w, u ~ U[-b, b], w uniform on the unit sphere of the subspace orthogonal to
 1_n, r = ρ √n; so L_avg(x_0) = u is uniform for every n.  For n = 1, x_0 = u.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 A run is resumable: `train` saves model, optimiser, step, loss history and RNG state atomically
 every `ckpt_every` steps and at the end; calling it again continues from the last checkpoint.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .io import write_bytes_atomic
-from .losses import training_loss
-from .methods import Method
+from ..io import write_bytes_atomic
+from ..losses import training_loss
+from ..methods import Method
 
 
 def _save(path: Path, state: dict) -> None:

@@ -1,4 +1,7 @@
-"""`gendiff report`: regenerate everything under reports/ (deterministic Markdown and JSON)."""
+"""`gendiff report`: regenerate everything under reports/ (deterministic Markdown and JSON).
+
+Layer: experiments — imports gendiff core, the derivations package and other experiments modules; never gendiff.cli.
+"""
 from __future__ import annotations
 
 import json
@@ -9,7 +12,7 @@ import sympy as sp
 import torch
 from tqdm.auto import tqdm
 
-from .io import write_text_atomic
+from ..io import write_text_atomic
 
 MAX_LATEX = 700
 
@@ -51,7 +54,7 @@ def derivations_markdown(results) -> str:
 
 def brightness_points(ns, seeds, samples, sigma0=1.0, sigma_c=1.0):
     """Monte Carlo Var[L_avg(x_T)] at the reverse start N(ξ, σ0² I) for base (ξ = 0) and brightness ξ."""
-    from .xi import Brightness, Dirac
+    from ..xi import Brightness, Dirac
     pts = {"base": [], "proposed": []}
     for key, fam in (("base", Dirac()), ("proposed", Brightness(sigma_c=sigma_c))):
         for n in ns:
@@ -67,9 +70,9 @@ def brightness_points(ns, seeds, samples, sigma0=1.0, sigma_c=1.0):
 
 
 def audit_examples_markdown():
-    from .audit import audit
-    from .schedules import make_beta
-    from .tables import build_tables
+    from ..audit import audit
+    from ..schedules import make_beta
+    from ..tables import build_tables
     beta = make_beta("linear", 1000)
     psi = build_tables(beta).psi
     cases = [("constant w = 0.1 (conventional offset noise)", "--input-coef const:0.1", audit(beta, 0.1)),
@@ -152,7 +155,7 @@ def run(args) -> int:
     bar.update()
 
     if not getattr(args, "no_experiments", False):
-        from .experiment import report_hook
+        from .runner import report_hook
         t0 = time.perf_counter()
         report_hook(out, full=full)
         timings["experiments"] = time.perf_counter() - t0

@@ -1,4 +1,7 @@
-"""Denoisers: an MLP with a sinusoidal time embedding, sized for the data dimension n."""
+"""Denoisers: an MLP with a sinusoidal time embedding, sized for the data dimension n.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
+"""
 from __future__ import annotations
 
 import math

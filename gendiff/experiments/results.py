@@ -1,4 +1,7 @@
-"""Aggregate experiment runs into results.json, results.md and figures (deterministic ordering)."""
+"""Aggregate experiment runs into results.json, results.md and figures (deterministic ordering).
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
+"""
 from __future__ import annotations
 
 import json
@@ -11,8 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..io import write_text_atomic  # noqa: E402
 from .figures import save  # noqa: E402
-from .io import write_text_atomic  # noqa: E402
 
 METRICS = ("w1_brightness", "w1", "mmd")
 SKIP = ("hist_gen", "hist_data", "loss_curve", "val_curve")

@@ -1,17 +1,16 @@
-"""Sub-commands beyond ``derive`` (registered by :mod:`gendiff.cli`)."""
+"""`gendiff coefficients`: export the per-step coefficient tables (index 0 is t = 1).
+
+Layer: cli — imports gendiff core.
+"""
 from __future__ import annotations
 
 import sys
 
 
-def _schedule_arg(s: str):
-    return s
-
-
 def _cmd_coefficients(args) -> int:
-    from .coefficients import coefficient_table, render
-    from .io import write_bytes_atomic
-    from .schedules import ScheduleError
+    from ..coefficients import coefficient_table, render
+    from ..io import write_bytes_atomic
+    from ..schedules import ScheduleError
     try:
         data = render(coefficient_table(args.schedule, args.T, args.gamma, args.sigma0, args.variance,
                                         args.offset_w), args.format)
@@ -38,5 +37,3 @@ def register(sub) -> None:
     c.add_argument("--format", default="csv", choices=["csv", "json", "npy"])
     c.add_argument("--out", help="output file (stdout without it)")
     c.set_defaults(func=_cmd_coefficients)
-    from . import cli_tasks
-    cli_tasks.register(sub)

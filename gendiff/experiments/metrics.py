@@ -4,6 +4,8 @@
 - `w1`: W1 in R^n on equal-size sets, exact optimal transport as an assignment problem
   (scipy.optimize.linear_sum_assignment on Euclidean costs).
 - `mmd`: unbiased squared MMD, Gaussian kernel, bandwidth = median pairwise distance of the pooled set.
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Command line: ``gendiff derive | coefficients | verify-offset | report | experiment``."""
+"""`gendiff derive`: prove every derivation, emit or check the generated reference module.
+
+Layer: cli — imports derivations and gendiff core.
+"""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -43,25 +45,10 @@ def _cmd_derive(args) -> int:
     return 0 if ok else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gendiff", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+def register(sub) -> None:
     d = sub.add_parser("derive", help="derive and prove every result; emit/check generated code")
     d.add_argument("--json", metavar="FILE", help="write a machine-readable summary")
     d.add_argument("--emit", action="store_true", help="rewrite gendiff/_reference.py from the derivations")
     d.add_argument("--check", action="store_true", help="exit 1 if the committed generated code is stale")
     d.add_argument("--prove", action="store_true", help="with --emit/--check: also run the proofs")
     d.set_defaults(func=_cmd_derive)
-    from . import cli_more
-    cli_more.register(sub)
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except BrokenPipeError:            # reader went away (`| head`): stop quietly, exit as SIGPIPE would
-        import os
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141

@@ -1,4 +1,7 @@
-"""Report figures (matplotlib, PNG without embedded metadata so that reruns are byte-stable)."""
+"""Report figures (matplotlib, PNG without embedded metadata so that reruns are byte-stable).
+
+Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
+"""
 from __future__ import annotations
 
 import io
@@ -10,11 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from . import _reference as R  # noqa: E402
-from .audit import implied_target  # noqa: E402
-from .io import write_bytes_atomic  # noqa: E402
-from .schedules import make_beta  # noqa: E402
-from .tables import build_tables  # noqa: E402
+from .. import _reference as R  # noqa: E402
+from ..audit import implied_target  # noqa: E402
+from ..io import write_bytes_atomic  # noqa: E402
+from ..schedules import make_beta  # noqa: E402
+from ..tables import build_tables  # noqa: E402
 
 SCHEDULES = ("linear", "scaled_linear", "cosine")
 
