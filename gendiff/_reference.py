@@ -171,3 +171,21 @@ def brightness_var_proposed(n, sigma0, sigma_c):
 def brightness_var_forward(n, sigma0, sigma_c, abar_T, c_T, V0):
     """Var[L_avg(x_T)], forward (result 'brightness')."""
     return V0*abar_T + torch.pow(c_T, 2)*torch.pow(sigma_c, 2) + torch.pow(sigma0, 2)*(1 - abar_T)/n
+
+
+def ddim_jump_coefs(abar_t, abar_s, sigma0, eta):
+    """(k, std²) of the DDIM jump t → s < t with DDIM's η ∈ [0, 1] (result 'ddim'):
+    x_s = √ᾱ_s x̂_0 + c_s ξ̂ + k (x_t - √ᾱ_t x̂_0 - c_t ξ̂) + std·z.  Tensors; η = 0 is deterministic."""
+    return torch.sqrt(1 - abar_s)*torch.sqrt((1 - torch.pow(eta, 2))*(1 - abar_t/abar_s) + abar_t*(1 - abar_s)/abar_s)/(1 - abar_t), torch.pow(eta, 2)*torch.pow(sigma0, 2)*(1 - abar_s)*(1 - abar_t/abar_s)/(1 - abar_t)
+
+
+def xi_gain_rank_one(psi, sigma0, sigma_c, m):
+    """g = ψ_t σ_c²/(σ_0² + m ψ_t² σ_c²): E[ξ_i | x_t] = g Σ_j η̂_j over the m components that share one z
+    (brightness, per_channel; η̂ = E[σ_0 ε + ψ_t ξ | x_t]) (result 'xi_posterior')."""
+    return psi*torch.pow(sigma_c, 2)/(m*torch.pow(psi, 2)*torch.pow(sigma_c, 2) + torch.pow(sigma0, 2))
+
+
+def xi_gain_rank_one_target(psi, phi, sigma0, sigma_c, m):
+    """ψ_t σ_c²/(σ_0² + m ψ_t ϕ_t σ_c²): E[ξ_i | x_t] = this · Σ_j η̂^tgt_j when the network predicts
+    η̂^tgt = E[σ_0 ε + ϕ_t ξ | x_t] (result 'xi_posterior')."""
+    return psi*torch.pow(sigma_c, 2)/(m*phi*psi*torch.pow(sigma_c, 2) + torch.pow(sigma0, 2))

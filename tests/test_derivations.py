@@ -2,9 +2,10 @@
 import pytest
 import sympy as sp
 
-from derivations import MODULES, balanced, brightness, elbo, forward, offset, posterior, vpred
+from derivations import (MODULES, balanced, brightness, ddim, ddim_ode, elbo, forward, offset, posterior,
+                         vpred, xi_posterior)
 from derivations.core import DerivationError, Step, is_zero, require_positive
-from derivations.symbols import ABAR, abar_prev, alpha
+from derivations.symbols import ABAR, abar_prev, alpha, sigma0
 
 RESULTS = {}
 
@@ -41,6 +42,12 @@ def test_perturbed_statement_is_rejected(key, statement):
     ("offset", "target_implied", lambda e: e.subs(offset.a_prev, 0)),  # dropping the a_{t-1} term
     ("ddim", "xi_coef_deterministic", lambda e: -e),                   # ψ_t - ψ_{t-1}: the wrong sign
     ("ddim", "k_xi_free_balanced", lambda e: e / sp.sqrt(alpha)),      # a missing √α_t
+    ("xi_posterior", "gain_rank_one", lambda e: e.subs(sigma0, 0)),    # σ_0² missing from the denominator
+    ("xi_posterior", "gain_target", lambda e: e.subs(xi_posterior.phi, xi_posterior.psi)),  # ψ² where ψϕ belongs
+    ("ddim", "var_ddim", lambda e: e / (1 - ddim.ab_t / ddim.ab_s)),   # DDIM's variance without (1-ᾱ_t/ᾱ_s)
+    ("ddim", "k_deterministic", lambda e: sp.sqrt(ddim.ab_s / ddim.ab_t)),   # signal ratio for the noise ratio
+    ("ddim", "k_ddim", lambda e: e.subs(ddim.eta, 0)),                 # the deterministic k with added noise
+    ("ddim_ode", "velocity", lambda e: e.subs(ddim_ode.xi_hat, 0)),    # ξ̂ dropped (the stock update)
 ])
 def test_structural_mistakes_are_rejected(key, statement, change):
     assert not MODULES[key].derive(perturb={statement: change}).proved
