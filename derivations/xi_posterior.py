@@ -16,7 +16,8 @@ function of Σ_ξ, so the matrices commute); the matrix form is checked for an e
 - ε̂ = (η̂ - ψ_t ξ̂)/σ_0 and x̂_0 = (x_t - √(1-ᾱ_t) η̂)/√ᾱ_t are E[ε | x_t] and E[x_0 | x_t];
 - ψ_t ≠ ϕ_t: the network's target σ_0 ε + ϕ_t ξ has conditional mean η̂ - (ψ_t-ϕ_t) ξ̂, affine in η̂,
   and ξ̂ = μ_ξ + ψ_t Σ_ξ (σ_0² I + ψ_t ϕ_t Σ_ξ)⁻¹ (η̂^tgt - ϕ_t μ_ξ) directly from the target's mean;
-- a v-network: η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t + ᾱ_t (ψ_t-ϕ_t) ξ̂ (result 'vpred' when ψ_t = ϕ_t).
+- a v-network: η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t + ᾱ_t (ψ_t-ϕ_t) ξ̂ (result 'vpred' when ψ_t = ϕ_t); with ξ̂
+  inserted this is affine in η̂ with slope 1 - ᾱ_t(ψ_t-ϕ_t)K_t > 0 for ψ_t ϕ_t ≥ 0, so η̂ follows from (v̂, x_t).
 """
 from __future__ import annotations
 
@@ -177,6 +178,15 @@ def derive(perturb: Perturb | None = None, **_):
              st["eta_from_v"].subs({v_hat: v_true, xi_hat: xi}).subs(xt, xt_true), eta_true),
         Step("ψ_t = ϕ_t: it is result 'vpred''s eps_from_v, no ξ̂ needed",
              st["eta_from_v"].subs(phi, psi), vpred.statements()["eps_from_v"]),
+        Step("ψ_t ≠ ϕ_t: with ξ̂ = μ_ξ + K_t(η̂ - ψ_t μ_ξ), η̂·[1 - ᾱ_t(ψ_t-ϕ_t)K_t] = √ᾱ_t v̂ + √(1-ᾱ_t) x_t "
+             "+ ᾱ_t(ψ_t-ϕ_t)(1 - ψ_t K_t) μ_ξ",
+             eta_hat - st["eta_from_v"].subs(xi_hat, xi_hat_eta),
+             eta_hat * (1 - ab * (psi - phi) * gain) - (sp.sqrt(ab) * v_hat + sp.sqrt(1 - ab) * xt
+                                                         + ab * (psi - phi) * (1 - psi * gain) * mu)),
+        Step("... where 1 - ᾱ_t(ψ_t-ϕ_t)K_t = (σ_0² + (1-ᾱ_t)ψ_t² Σ_ξ + ᾱ_t ψ_t ϕ_t Σ_ξ)/(σ_0² + ψ_t² Σ_ξ) "
+             "> 0 for ψ_t ϕ_t ≥ 0: η̂ is affine in (v̂, x_t)",
+             1 - ab * (psi - phi) * gain,
+             (sigma0**2 + (1 - ab) * psi**2 * Sigma + ab * psi * phi * Sigma) / (sigma0**2 + psi**2 * Sigma)),
     ]
     return run_steps(
         "xi_posterior", "E[ξ | x_t] in closed form from E[η_t | x_t], for Gaussian q(ξ)",
@@ -193,6 +203,8 @@ def derive(perturb: Perturb | None = None, **_):
         "brightness or per_channel ξ this is ξ̂_i = g Σ_{j in i's group} η̂_j with g = ψ_t σ_c²/(σ_0² + m ψ_t² σ_c²). "
         "ε̂ = (η̂ - ψ_t ξ̂)/σ_0 and x̂_0 = (x_t - √(1-ᾱ_t) η̂)/√ᾱ_t follow. With ψ_t ≠ ϕ_t the "
         "network's output is the affine image η̂ - (ψ_t-ϕ_t) ξ̂ of η̂, and ξ̂ = μ_ξ + ψ_t Σ_ξ(σ_0² I + "
-        "ψ_t ϕ_t Σ_ξ)⁻¹(η̂^tgt - ϕ_t μ_ξ) reads it directly. A v-network gives η̂ by result 'vpred' when ψ_t = ϕ_t.",
-        t0, notes=["an ε/v network trained on the paper's loss determines E[ξ | x_t] for Gaussian q(ξ); no extra output is needed",
+        "ψ_t ϕ_t Σ_ξ)⁻¹(η̂^tgt - ϕ_t μ_ξ) reads it directly. A v-network gives η̂ by result 'vpred' when ψ_t = ϕ_t, "
+        "and as an affine function of (v̂, x_t) otherwise (ψ_t ϕ_t ≥ 0).",
+        t0, notes=["for Gaussian q(ξ) the output of an ε- or v-network trained on the paper's loss determines E[ξ | x_t] "
+                   "(for ψ_t ≠ ϕ_t when ψ_t ϕ_t ≥ 0): no extra network output is needed",
                    "rank-one: ξ̂ is the same in every component of a group"])
