@@ -85,8 +85,9 @@ def test_offset_implied_target_solves_residual(beta, seed):
     a = torch.rand(beta.shape[0], generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     b = R.offset_target_implied(beta, a)
     tb = build_tables(beta, gamma=R.offset_gamma_implied(beta, b))
-    # three float64 stages (target, γ, cumulative c): agreement to 1e-10, far below a 1 % error
-    err = float(((tb.psi - a).abs() / a).max())
+    # three float64 stages (target, γ, cumulative c): absolute error ~1e-16 of the scale of a, so a tiny a_t
+    # (rand can give 1e-7) is compared on that scale; 1e-10 is still far below a 1 % error
+    err = float((tb.psi - a).abs().max() / a.abs().max())
     assert err <= 1e-10, err
 
 
