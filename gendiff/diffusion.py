@@ -15,6 +15,8 @@ Layer: core — imports only third-party numerics and other core modules; never 
 """
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from .tables import Tables, extract
@@ -30,12 +32,60 @@ def _check(x: torch.Tensor, t: torch.Tensor, tables: Tables, *others):
             raise ValueError(f"shape mismatch: {tuple(o.shape)} vs {tuple(x.shape)}")
 
 
-def q_sample(x0, t, noise, xi, tables: Tables):
-    """x_t = √ᾱ_t x_0 + √(1-ᾱ_t)(σ_0 ε + ψ_t ξ) (closed-form forward marginal)."""
+# Per-Tables cache of derived coefficient tables; an entry lives as long as its Tables object
+# (weakref.finalize drops it, so a recycled id() never meets a stale entry).
+_CACHE: dict[int, dict] = {}
+
+
+def _cached(tables: Tables, key, make):
+    entry = _CACHE.get(id(tables))
+    if entry is None:
+        entry = _CACHE[id(tables)] = {}
+        weakref.finalize(tables, _CACHE.pop, id(tables), None)
+    if key not in entry:
+        entry[key] = make()
+    return entry[key]
+
+
+def gather_columns(tables: Tables, build, t: torch.Tensor, *, device, dtype, ndim: int) -> tuple[torch.Tensor, ...]:
+    """The k columns of build(tables), a (T, k) float64 table, at 1-based steps t (B,), each (B, 1, ..., 1).
+
+    The (T, k) table is built and cast to (device, dtype) once per Tables object and kept; the cast is
+    the last operation, as in :func:`gendiff.tables.extract`.  Each call is one (B, k) gather; `ndim`
+    is the number of dimensions of the samples the columns broadcast over.
+    """
+    cols = _cached(tables, (build, torch.device(device), dtype), lambda: build(tables).to(device).to(dtype))
+    g = cols.index_select(0, t.to(cols.device) - 1)
+    shape = (-1,) + (1,) * (ndim - 1)
+    return tuple(col.reshape(shape) for col in g.unbind(1))
+
+
+def _q_sample_columns(tables: Tables) -> torch.Tensor:
+    """(T, 3): √ᾱ_t, σ_0 √(1-ᾱ_t), ψ_t √(1-ᾱ_t) [forward.psi]."""
+    s = tables.one_minus_alpha_bar.sqrt()
+    return torch.stack([tables.alpha_bar.sqrt(), tables.sigma0 * s, tables.psi * s], 1)
+
+
+def q_sample(x0, t, noise, xi, tables: Tables, *, out=None):
+    """x_t = √ᾱ_t x_0 + √(1-ᾱ_t)(σ_0 ε + ψ_t ξ) (closed-form forward marginal).
+
+    x0, noise, xi: (B, ...), xi may be None (ξ = 0); t: 1-based (B,).  Dtype and device follow the inputs.
+    One (B, 3) gather of cached coefficients, then one fresh output updated in place (no other
+    full-size temporary); the ξ term is skipped when ψ ≡ 0.  `out`: a preallocated result (x0's shape;
+    it may be x0 itself, never noise or xi), which saves the allocation.
+    """
     _check(x0, t, tables, noise, xi)
-    ab = extract(tables.alpha_bar, t, x0)
-    om = extract(tables.one_minus_alpha_bar, t, x0)
-    return ab.sqrt() * x0 + om.sqrt() * (tables.sigma0 * noise + extract(tables.psi, t, x0) * xi)
+    dtype = torch.promote_types(x0.dtype, noise.dtype)
+    if xi is not None:
+        dtype = torch.promote_types(dtype, xi.dtype)
+    a, b, c = gather_columns(tables, _q_sample_columns, t, device=x0.device, dtype=dtype, ndim=x0.ndim)
+    if out is not None and any(o is not None and o.data_ptr() == out.data_ptr() for o in (noise, xi)):
+        raise ValueError("out must not share memory with noise or xi (they are read after out is written)")
+    out = torch.mul(x0, a, out=out) if out is not None else torch.mul(x0, a)
+    out.addcmul_(noise, b)
+    if xi is not None and not _cached(tables, "psi_is_zero", lambda: not bool(tables.psi.any())):
+        out.addcmul_(xi, c)
+    return out
 
 
 def q_step(x_prev, t, noise, xi, tables: Tables):
