@@ -50,8 +50,8 @@ def timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
         raise ValueError(f"steps must be an integer in 1..T = {T}, got {steps!r}")
-    if spacing == "trailing":
-        k = np.round(np.arange(T, 0, -T / steps)).astype(np.int64) - 1
+    if spacing == "trailing":        # the float arange can overshoot by one entry (≈ 0, i.e. k = -1): keep `steps`
+        k = np.round(np.arange(T, 0, -T / steps)[:steps]).astype(np.int64) - 1
     elif spacing == "leading":
         k = (np.arange(steps) * (T // steps))[::-1]
     elif spacing == "linspace":
