@@ -2,7 +2,9 @@
 
 A pair is the ELBO loss (up to λ_t) of the member with γ_t = b_t β_t/(√α_t √(1-ᾱ_t)) iff the
 implied target b*_t = [a_t (1-ᾱ_t) - √(α_t(1-ᾱ_t)(1-ᾱ_{t-1})) a_{t-1}] / β_t equals b_t for every t
-(b*_1 = a_1).  The mismatch reported is |b_t - b*_t| / max(|b_t|, |b*_t|).
+(b*_1 = a_1).  The mismatch reported is |b_t - b*_t| / max(|b_t|, |b*_t|), computed on a and b divided by
+their largest magnitude (the verdict does not depend on a common factor, so no product under- or overflows).
+Refused: non-finite or subnormal coefficients, ᾱ_T = 0 or underflowing, rtol outside (0, 1).
 
 Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
@@ -10,12 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sys
+
 import torch
 
+from .errors import InputError
+from .schedules import terminal_snr_problem
 from .tables import build_tables, schedule_arrays
 
 
-class AuditInputError(ValueError):
+class AuditInputError(InputError):
     """Unusable audit input (wrong length, NaN/inf, non-positive where positivity is needed)."""
 
 
@@ -73,24 +79,40 @@ def _coef(x, T: int, what: str) -> torch.Tensor:
     if not torch.isfinite(v).all():
         i = int((~torch.isfinite(v)).nonzero()[0])
         raise AuditInputError(f"{what}[t={i + 1}] is not finite ({v[i].item()})")
+    tiny = (v != 0) & (v.abs() < sys.float_info.min)
+    if tiny.any():
+        i = int(tiny.nonzero()[0])
+        raise AuditInputError(f"{what}[t={i + 1}] = {v[i].item():g} is below the smallest normal float64 "
+                              f"({sys.float_info.min:.3g}) and has lost its precision: multiply every "
+                              "coefficient by one factor (the verdict does not depend on it)")
     return v
 
 
-def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9) -> AuditResult:
-    """Decide consistency of (a_t, b_t) with the generalized family; see the module docstring."""
+def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9,
+          names: tuple[str, str] = ("input coefficient", "target coefficient")) -> AuditResult:
+    """Decide consistency of (a_t, b_t) with the generalized family; see the module docstring.
+
+    `names` label the two coefficients in error messages (the command line passes its option names).
+    """
     b = beta if isinstance(beta, torch.Tensor) else torch.as_tensor(beta, dtype=torch.float64)
     _, al, ab, _, omab = schedule_arrays(b)
-    if ab[-1] <= 0:
-        raise AuditInputError("the schedule has ᾱ_T = 0 (zero terminal SNR): the balanced reference and "
-                              "ε-target weights are undefined there; audit a schedule with ᾱ_T > 0")
+    problem = terminal_snr_problem(b)
+    if problem:
+        raise AuditInputError(f"{problem}: the balanced reference and the ε-target weights are undefined there; "
+                              "audit a schedule with ᾱ_T > 0")
     T = b.shape[0]
-    a = _coef(input_coef, T, "input coefficient")
-    tgt = a.clone() if target_coef is None else _coef(target_coef, T, "target coefficient")
-    if not (rtol > 0):
-        raise AuditInputError(f"rtol must be > 0, got {rtol}")
-    star = implied_target(b, a)
-    denom = torch.maximum(star.abs(), tgt.abs())
-    mis = torch.where(denom > 0, (tgt - star).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom))
+    a = _coef(input_coef, T, names[0])
+    tgt = a.clone() if target_coef is None else _coef(target_coef, T, names[1])
+    if not 0 < rtol < 1:
+        raise AuditInputError(f"rtol must lie in (0, 1) (the relative mismatch is at most 2), got {rtol}")
+    scale = float(torch.maximum(a.abs().max(), tgt.abs().max())) or 1.0
+    star_n, tgt_n = implied_target(b, a / scale), tgt / scale
+    star = star_n * scale
+    if not torch.isfinite(star).all():
+        raise AuditInputError(f"the ELBO target implied by the input coefficient overflows float64 (largest "
+                              f"|coefficient| {scale:g}): multiply every coefficient by one smaller factor")
+    denom = torch.maximum(star_n.abs(), tgt_n.abs())
+    mis = torch.where(denom > 0, (tgt_n - star_n).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom))
     k = first_near_max(mis)
     bal = build_tables(b, gamma="balanced").psi
     ratio_a, ratio_b = a / bal, tgt / bal

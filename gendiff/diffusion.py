@@ -106,26 +106,31 @@ def q_posterior(x_t, x0, xi, t, tables: Tables):
 
 def target_eps(noise, xi, t, tables: Tables):
     """The ε-target σ_0 ε + ϕ_t ξ."""
+    _check(noise, t, tables, xi)
     return tables.sigma0 * noise + extract(tables.phi, t, noise) * xi
 
 
 def v_from_eps(eta, x0, t, tables: Tables):
     """v = √ᾱ_t η - √(1-ᾱ_t) x_0."""
+    _check(x0, t, tables, eta)
     return extract(tables.alpha_bar, t, x0).sqrt() * eta - extract(tables.one_minus_alpha_bar, t, x0).sqrt() * x0
 
 
 def eps_from_v(v, x_t, t, tables: Tables):
     """η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t (exact when ψ_t = ϕ_t)."""
+    _check(x_t, t, tables, v)
     return extract(tables.alpha_bar, t, x_t).sqrt() * v + extract(tables.one_minus_alpha_bar, t, x_t).sqrt() * x_t
 
 
 def x0_from_v(v, x_t, t, tables: Tables):
     """x̂_0 = √ᾱ_t x_t - √(1-ᾱ_t) v̂ (exact when ψ_t = ϕ_t)."""
+    _check(x_t, t, tables, v)
     return extract(tables.alpha_bar, t, x_t).sqrt() * x_t - extract(tables.one_minus_alpha_bar, t, x_t).sqrt() * v
 
 
 def x0_from_eps(eta, x_t, t, tables: Tables):
     """x̂_0 = (x_t - √(1-ᾱ_t) η̂)/√ᾱ_t (exact when ψ_t = ϕ_t); needs ᾱ_t > 0."""
+    _check(x_t, t, tables, eta)
     ab = extract(tables.alpha_bar, t, x_t)
     if (ab == 0).any():
         raise ValueError("ε-prediction cannot recover x_0 where ᾱ_t = 0 (zero terminal SNR): use v-prediction")

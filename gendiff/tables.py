@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .schedules import ScheduleError, validate_beta
+from .errors import InputError
+from .schedules import ScheduleError, terminal_snr_problem, validate_beta
 
 GAMMAS = ("zero", "balanced")
 VARIANCES = ("beta_tilde", "beta")
+SIGMA0_RANGE = (1e-100, 1e100)    # σ_0² and the ELBO weights ∝ 1/σ_0² stay finite normal float64 numbers
 
 
 def _shift(x: torch.Tensor, first: float) -> torch.Tensor:
@@ -76,9 +78,18 @@ class Tables:
 
 
 def extract(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """table[t-1] for a batch of 1-based steps t, shaped (B, 1, ..., 1) like `like`, in its dtype/device."""
+    """table[t-1] for a batch of 1-based steps t, shaped (B, 1, ..., 1) like `like`, in its dtype/device.
+
+    Refuses t outside 1..len(table) (t = 0 would silently read the last entry) and non-integer t.
+    """
+    if not torch.is_tensor(t) or t.dtype not in (torch.int32, torch.int64):
+        raise TypeError("t must be an integer tensor of 1-based steps")
     if t.ndim != 1 or t.shape[0] != like.shape[0]:
         raise ValueError(f"t must have shape ({like.shape[0]},) to match the batch, got {tuple(t.shape)}")
+    if t.numel():
+        lo, hi = torch.aminmax(t)
+        if int(lo) < 1 or int(hi) > table.shape[0]:
+            raise ValueError(f"t must lie in 1..T = {table.shape[0]}, got range {int(lo)}..{int(hi)}")
     vals = table.to(like.device)[t.to(like.device) - 1].to(like.dtype)
     return vals.reshape(-1, *([1] * (like.ndim - 1)))
 
@@ -99,9 +110,12 @@ def balanced_gamma(beta) -> torch.Tensor:
     ψ_t = ϕ_t → 0 for t < T); use γ = 'zero' with v-prediction instead.
     """
     b, a, ab, abp, omab = schedule_arrays(beta)
-    if ab[-1] <= 0:
-        raise ScheduleError("the balanced γ needs ᾱ_T > 0: at zero terminal SNR γ_T is infinite "
-                            "(proved limit: ψ_t = ϕ_t → 0 for t < T, ψ_T → 1)")
+    problem = terminal_snr_problem(b)
+    if problem and b[-1] == 1:
+        raise ScheduleError(f"the balanced γ needs ᾱ_T > 0, but {problem}: there γ_T is infinite "
+                            "(proved limit: ψ_t = ϕ_t → 0 for t < T, ψ_T → 1); use γ = 'zero' with v-prediction")
+    if problem:
+        raise ScheduleError(f"the balanced γ needs a normal float64 ᾱ_T > 0, but {problem}")
     K = torch.sqrt(ab[-1]) / omab[-1]
     return K * b / (a * torch.sqrt(abp))
 
@@ -111,12 +125,15 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
     """Build all tables once in float64.
 
     gamma: 'zero' (DDPM), 'balanced' (normalised, c_T = 1; the default) or a length-T array of γ_t.
-    offset_w: conventional offset noise (ψ_t = ϕ_t = w, not a member of the family; γ = 0 then).
+    offset_w: conventional offset noise (ψ_t = ϕ_t = w, not a member of the family; γ = 0 then, and
+    c_t = w √(1-ᾱ_t), the ξ-coefficient of E[x_t|x_0,ξ] of its input noise).
     variance: reverse variance σ_t² = σ_0² β̃_t ('beta_tilde', with σ_1² = σ_0² β_1) or σ_0² β_t ('beta').
     """
     b, a, ab, abp, omab = schedule_arrays(beta)
-    if not isinstance(sigma0, (int, float)) or not sigma0 > 0 or sigma0 != sigma0 or sigma0 == float("inf"):
-        raise ValueError(f"sigma0 must be a finite number > 0, got {sigma0!r}")
+    lo, hi = SIGMA0_RANGE
+    if isinstance(sigma0, bool) or not isinstance(sigma0, (int, float)) or not lo <= sigma0 <= hi:
+        raise InputError(f"sigma0 must be a number in [{lo:g}, {hi:g}] (so that σ_0² and the ELBO weights are "
+                         f"finite in float64), got {sigma0!r}")
     if variance not in VARIANCES:
         raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
     T = b.shape[0]
@@ -155,6 +172,7 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
     elif method == "offset":
         psi = torch.full((T,), w, dtype=torch.float64)
         phi = psi.clone()
+        c = psi * torch.sqrt(omab)                                         # forward.psi: c_t = ψ_t √(1-ᾱ_t)
     else:
         psi = c / torch.sqrt(omab)                                         # forward.psi
         phi = g * sqrt_a * torch.sqrt(omab) / b                            # elbo.phi

@@ -64,7 +64,7 @@ def test_verify_offset_cli(tmp_path, capsys):
     (["--input-coef", "MISSING.npy"], "no such file"),
     (["--T", "10", "--input-coef", "LEN3"], "3 entries"),
     (["--schedule", "nope", "--input-coef", "const:0.1"], "unknown schedule"),
-    (["--T", "0", "--input-coef", "const:0.1"], "T must be"),
+    (["--T", "0", "--input-coef", "const:0.1"], "argument --T"),
     (["--sigma0", "-1", "--input-coef", "const:0.1"], "sigma0"),
     (["--schedule", "ZSNR", "--input-coef", "const:0.1"], "zero terminal SNR"),
     (["--input-coef", "BADFILE"], "cannot read"),

@@ -126,7 +126,7 @@ def test_coefficients_cli(tmp_path, capsys):
     assert main(["coefficients", "--T", "7", "--format", "npy", "--out", str(npy)]) == 0
     assert np.load(npy)["psi"].shape == (7,)
     assert main(["coefficients", "--T", "0"]) == 2
-    assert "T must be" in capsys.readouterr().err
+    assert "argument --T" in capsys.readouterr().err
 
 
 def test_device_and_dtype_follow_input(device):

@@ -9,7 +9,7 @@ from scipy import stats
 from gendiff.experiments.data import cylinder, make_split
 from gendiff.experiments.runner import build_method, run_experiment
 from gendiff.methods import make_method
-from gendiff.experiments.metrics import mmd, w1, w1_brightness
+from gendiff.experiments.metrics import mmd, significant, w1, w1_brightness
 from gendiff.experiments.models import MLPDenoiser
 from gendiff.experiments.oracle import EmpiricalOracle
 from gendiff.schedules import make_beta
@@ -100,7 +100,11 @@ def test_smoke_experiment_and_rerun_skips(tmp_path):
     methods = {r["method"] for r in d["records"]}
     assert {"base", "offset-w0.1", "proposed-sc1", "zero-snr", "oracle-proposed-sc1"} == methods
     assert all(math.isfinite(r["value"]) for r in d["records"])
+    assert all(r["value"] == significant(r["value"]) for r in d["records"])       # stored with 4 digits
+    st = d["settings"]                                                           # what ran, not the profile
+    assert st["dims"] == [2] and st["seeds"] == 1 and st["devices"] == ["cpu"] and set(st["methods"]) == methods
     assert (out / "results.md").read_text().count("| 2 |") == 4
+    assert "Device: cpu." in (out / "results.md").read_text()
     for f in ("metrics_vs_n.png", "brightness_hist_n2.png", "training_loss.png"):
         assert (out / "figures" / f).stat().st_size > 1000
     before = (out / "results.json").read_bytes()
@@ -137,3 +141,47 @@ def test_claim_section_verdicts():
     assert verdicts[("16", "mmd")] == "worse"
     assert verdicts[("32", "w1")] == "not resolved"
     assert _claim_section({("base", 8): recs("base", [0.1])}, [8]) == []     # one seed: no test, no section
+
+
+def test_results_are_byte_stable_and_stale_figures_go(tmp_path):
+    """Metric values that differ in their last bits (another machine, load or thread count) give the same
+    bytes; figures of an earlier run into the same folder that this run does not make are removed."""
+    from gendiff.experiments.results import write_outputs
+    from gendiff.experiments.runner import PROFILES
+
+    def rec(method, n, seed, v):
+        return {"method": method, "n": n, "seed": seed, "pred": "v", "device": "cpu", "w1_brightness": v,
+                "w1": 2 * v, "mmd": v / 7, "mmd_bandwidth": 1 + v, "n_generated": 4, "n_test": 4, "steps": 1,
+                "batch": 1, "T": 10, "n_train": 4, "hist_gen": [1.0] * 50, "hist_data": [1.0] * 50,
+                "loss_curve": [(1, 0.5)], "val_curve": []}
+    vals = {("base", 2, 0): 0.1234567, ("base", 2, 1): 0.2345678, ("proposed-sc1", 2, 0): 0.0456789,
+            ("proposed-sc1", 2, 1): 0.0567891}
+    outs = []
+    for k, bump in enumerate((0.0, 1e-15)):
+        out = tmp_path / f"o{k}"
+        (out / "figures").mkdir(parents=True)
+        (out / "figures" / "brightness_hist_n999.png").write_bytes(b"stale")
+        write_outputs(out, [rec(*key, v * (1 + bump)) for key, v in vals.items()], dataset="cylinder",
+                      profile="smoke", prof=PROFILES["smoke"])
+        outs.append(out)
+        assert not (out / "figures" / "brightness_hist_n999.png").exists()
+        assert (out / "figures" / "brightness_hist_n2.png").exists()
+    for name in ("results.json", "results.md"):
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes()
+    assert '"value": 0.1235' in (outs[0] / "results.json").read_text()
+
+
+def test_thread_count_does_not_change_results(tmp_path):
+    """Retraining with 1 and 2 threads stores the same metric values (what results.json is made of)."""
+    from gendiff.experiments.runner import PROFILES, run_one
+    n_threads = torch.get_num_threads()
+    runs = []
+    try:
+        for k in (1, 2):
+            torch.set_num_threads(k)
+            runs.append(run_one("cylinder", "proposed-sc1", 4, 0, PROFILES["smoke"], tmp_path / f"r{k}",
+                                torch.device("cpu"), progress=False))
+    finally:
+        torch.set_num_threads(n_threads)
+    keys = ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "loss_curve", "val_curve", "hist_gen")
+    assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]

@@ -1,20 +1,25 @@
 """Command line entry: ``gendiff derive | coefficients | verify-offset | report | experiment``.
 
 Layer: cli — may import everything (core, experiments, integrations, derivations); nothing imports it.
-Each sub-command lives in its own module with a ``register(sub)`` function; this module registers them.
+Each sub-command lives in its own module with a ``register(sub)`` function; this module registers them
+and applies the error policy of :mod:`gendiff.cli._common` (one line on stderr; exit 2 for unusable
+input, 3 for a bug, 130 on Ctrl-C, 141 for a closed pipe; never a traceback).
 """
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 
+from ..errors import InputError
 from . import coefficients, derive, experiment, report, verify_offset
+from ._common import Parser, UsageError
 
 SUBCOMMANDS = (derive, coefficients, verify_offset, report, experiment)
+__all__ = ["UsageError", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gendiff", description=__doc__.splitlines()[0])
+def build_parser() -> Parser:
+    p = Parser(prog="gendiff", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     for mod in SUBCOMMANDS:
         mod.register(sub)
@@ -22,10 +27,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:                       # --help (0) or a bad argument (2, one line already printed)
+        return e.code if isinstance(e.code, int) else 2
+    except KeyboardInterrupt:
+        print("\ngendiff: interrupted", file=sys.stderr)
+        return 130
+    prog = f"gendiff {args.command}"
     try:
         return args.func(args)
-    except BrokenPipeError:            # reader went away (`| head`): stop quietly, exit as SIGPIPE would
-        import os
+    except InputError as e:                       # UsageError and every library input error
+        print(f"{prog}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:                       # reader went away (`| head`): stop quietly, exit as SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as e:                          # a path that cannot be read or written after all
+        where = f"cannot use {e.filename!r}: " if e.filename else ""
+        print(f"{prog}: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except Exception as e:                        # a bug: one line, the traceback on request
+        if os.environ.get("GENDIFF_TRACEBACK"):
+            raise
+        print(f"{prog}: internal error: {type(e).__name__}: {e} (a bug; GENDIFF_TRACEBACK=1 shows the traceback)",
+              file=sys.stderr)
+        return 3

@@ -8,8 +8,15 @@ import json
 import sys
 import time
 
+from ._common import UsageError, check_output_file
+
 
 def _cmd_derive(args) -> int:
+    if args.json is not None:
+        if (args.check or args.emit) and not args.prove:
+            raise UsageError("--json writes the proof summary, but --check/--emit without --prove runs no proofs: "
+                             "add --prove, or drop --json")
+        check_output_file(args.json, "--json")
     from derivations import MODULES, codegen
 
     if args.check or args.emit:
@@ -41,13 +48,13 @@ def _cmd_derive(args) -> int:
     if args.json:
         payload = {"proved": ok, "seconds": round(total, 3), "results": [r.summary() for r in results]}
         from gendiff.io import write_text_atomic
-        write_text_atomic(args.json, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        write_text_atomic(args.json, json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return 0 if ok else 1
 
 
 def register(sub) -> None:
     d = sub.add_parser("derive", help="derive and prove every result; emit/check generated code")
-    d.add_argument("--json", metavar="FILE", help="write a machine-readable summary")
+    d.add_argument("--json", metavar="FILE", help="write a machine-readable summary of the proofs")
     d.add_argument("--emit", action="store_true", help="rewrite gendiff/_reference.py from the derivations")
     d.add_argument("--check", action="store_true", help="exit 1 if the committed generated code is stale")
     d.add_argument("--prove", action="store_true", help="with --emit/--check: also run the proofs")

@@ -3,7 +3,10 @@
 - `w1_brightness`: exact 1-D W1 between the L_avg values (scipy.stats.wasserstein_distance).
 - `w1`: W1 in R^n on equal-size sets, exact optimal transport as an assignment problem
   (scipy.optimize.linear_sum_assignment on Euclidean costs).
-- `mmd`: unbiased squared MMD, Gaussian kernel, bandwidth = median pairwise distance of the pooled set.
+- `mmd`: unbiased squared MMD, Gaussian kernel k(a, b) = exp(-‖a-b‖²/(2h²)), bandwidth h = median of the
+  pairwise distances between distinct points of the pooled set.
+- `significant`: a value rounded to METRIC_DIGITS significant digits, as stored in result(s).json, so that
+  stored results do not depend on the machine, its load or its thread count (which change the last bits).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -14,6 +17,17 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
+
+
+METRIC_DIGITS = 4
+
+
+def significant(x: float, digits: int = METRIC_DIGITS) -> float:
+    """x rounded to `digits` significant digits (a float whose shortest repr has at most that many)."""
+    x = float(x)
+    if not np.isfinite(x):
+        raise ValueError(f"cannot store a non-finite metric value ({x})")
+    return float(f"{x:.{digits - 1}e}")
 
 
 def _np(x):
@@ -42,8 +56,11 @@ def w1(x, y) -> float:
 
 
 def mmd(x, y) -> tuple[float, float]:
-    """(unbiased MMD², bandwidth)."""
+    """(unbiased MMD², bandwidth h) of sample sets x (m, ...) and y (n, ...), m, n >= 2."""
     a, b = torch.from_numpy(_np(x)).flatten(1), torch.from_numpy(_np(y)).flatten(1)
+    if len(a) < 2 or len(b) < 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"mmd needs two sets of >= 2 samples of equal dimension, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
     z = torch.cat([a, b])
     d2 = torch.cdist(z, z).pow(2)
     m = len(a)

@@ -1,5 +1,10 @@
 """Aggregate experiment runs into results.json, results.md and figures (deterministic ordering).
 
+results.json and results.md are byte-stable: metric values carry METRIC_DIGITS significant digits, the
+settings are those of the runs actually aggregated (dims, seeds and methods as run, devices as recorded
+in each run), and no timings are stored.  Figures of an earlier run into the same folder that this run
+does not produce are removed.
+
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from ..io import write_text_atomic  # noqa: E402
 from .figures import save  # noqa: E402
+from .metrics import METRIC_DIGITS, significant  # noqa: E402
 
 METRICS = ("w1_brightness", "w1", "mmd")
 SKIP = ("hist_gen", "hist_data", "loss_curve", "val_curve")
@@ -27,10 +33,26 @@ def _stats(vals):
     return m, sd
 
 
-def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str, prof, device: str) -> None:
+def settings_of(records: list[dict], *, dataset: str, profile: str, prof) -> dict:
+    """What actually ran: dims, seeds per method and devices from the records; the rest from the profile."""
+    seeds = {}
+    for r in records:
+        seeds.setdefault(r["method"], set()).add(r["seed"])
+    return {"dataset": dataset, "profile": profile, "dims": sorted({r["n"] for r in records}),
+            "methods": sorted(seeds, key=lambda m: (m.startswith("oracle-"), m)),
+            "seeds": max((len(v) for v in seeds.values()), default=0),
+            "seeds_per_method": {m: len(v) for m, v in sorted(seeds.items())},
+            "devices": sorted({r.get("device", "unrecorded") for r in records}),
+            "steps": prof.steps, "batch": prof.batch, "T": prof.T, "optimizer": "Adam lr=1e-3, clip 1",
+            "model": "MLP, width min(256, max(128, 4n)), 3 layers, sinusoidal time embedding", "prediction": "v",
+            "metric_digits": METRIC_DIGITS}
+
+
+def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str, prof) -> None:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    records = sorted(records, key=lambda r: (r["n"], r["method"], r["seed"]))
+    records = sorted(({**r, **{k: significant(r[k]) for k in METRICS + ("mmd_bandwidth",)}} for r in records),
+                     key=lambda r: (r["n"], r["method"], r["seed"]))
     flat = []
     for r in records:
         for k in METRICS:
@@ -38,13 +60,11 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
                          "n_generated": r["n_generated"], "n_test": r["n_test"], "steps": r["steps"],
                          "batch": r["batch"], "T": r["T"], "n_train": r["n_train"], "pred": r["pred"],
                          **({"mmd_bandwidth": r["mmd_bandwidth"]} if k == "mmd" else {})})
-    settings = {"dataset": dataset, "profile": profile, "dims": list(prof.dims), "seeds": prof.seeds,
-                "steps": prof.steps, "batch": prof.batch, "T": prof.T, "optimizer": "Adam lr=1e-3, clip 1",
-                "model": "MLP, width min(256, max(128, 4n)), 3 layers, sinusoidal time embedding", "prediction": "v"}
-    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,
-                                                       sort_keys=True) + "\n")
-    methods = sorted({r["method"] for r in records}, key=lambda m: (m.startswith("oracle-"), m))
-    dims = sorted({r["n"] for r in records})
+    settings = settings_of(records, dataset=dataset, profile=profile, prof=prof)
+    methods, dims = settings["methods"], settings["dims"]
+    written = _figures(out, records, methods, dims)
+    for stale in sorted(set((out / "figures").glob("*.png")) - set(written)):
+        stale.unlink()
     by = {}
     for r in records:
         by.setdefault((r["method"], r["n"]), []).append(r)
@@ -55,7 +75,9 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
              "trained method per row is in bold. `oracle-*` rows sample with the exact optimal denoiser of the "
              "empirical training set (ablation: what the model family can represent). W1 in R^n is exact OT "
              "(assignment problem, scipy linear_sum_assignment); MMD² is unbiased with a Gaussian kernel whose "
-             "bandwidth (median heuristic) is listed per n.", "", f"Device: {device}.", ""]
+             "bandwidth (median heuristic) is listed per n. Metric values are rounded to "
+             f"{METRIC_DIGITS} significant digits before averaging.", "",
+             f"Device: {', '.join(settings['devices'])}.", ""]
     for k in METRICS:
         lines += [f"## {k}", "", "| n | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
         for n in dims:
@@ -80,7 +102,8 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
             for m in methods) + " |")
     lines += _claim_section(by, dims)
     write_text_atomic(out / "results.md", "\n".join(lines) + "\n")
-    _figures(out, records, methods, dims)
+    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,
+                                                       sort_keys=True, allow_nan=False) + "\n")
 
 
 def _claim_section(by, dims, proposed="proposed-sc1", base="base") -> list[str]:
@@ -129,7 +152,14 @@ def _panel_groups(methods):
     return [(t, ms) for t, ms in groups if ms]
 
 
-def _figures(out, records, methods, dims):
+def _save(fig, path: Path) -> Path:
+    save(fig, path)
+    return path
+
+
+def _figures(out, records, methods, dims) -> list[Path]:
+    """Write the figures; returns their paths."""
+    written = []
     by = {}
     for r in records:
         by.setdefault((r["method"], r["n"]), []).append(r)
@@ -147,7 +177,7 @@ def _figures(out, records, methods, dims):
         ax.set_title(f"{k} vs n (mean ± sd over seeds; lower is better)")
     axes[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    save(fig, out / "figures" / "metrics_vs_n.png")
+    written.append(_save(fig, out / "figures" / "metrics_vs_n.png"))
     edges = np.linspace(-2.5, 2.5, 51)
     centers = (edges[:-1] + edges[1:]) / 2
     groups = _panel_groups(methods)
@@ -174,7 +204,7 @@ def _figures(out, records, methods, dims):
         axes[0][0].set_ylabel("fraction of samples")
         fig.suptitle(f"Brightness of generated samples vs data, n = {n}")
         fig.tight_layout()
-        save(fig, out / "figures" / f"brightness_hist_n{n}.png")
+        written.append(_save(fig, out / "figures" / f"brightness_hist_n{n}.png"))
     fig, ax = plt.subplots(figsize=(7, 4))
     for m in methods:
         for r in by.get((m, dims[-1]), [])[:1]:
@@ -188,4 +218,5 @@ def _figures(out, records, methods, dims):
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save(fig, out / "figures" / "training_loss.png")
+    written.append(_save(fig, out / "figures" / "training_loss.png"))
+    return written

@@ -5,12 +5,16 @@ with the ancestral sampler, and scores samples against a held-out split.  Every 
 runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint; finished runs (result.json)
 are skipped on a re-run.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
 
+A run folder is created when its job starts and removed again if the job fails before leaving a
+checkpoint, so no empty folders are left behind.  Metric values are stored with METRIC_DIGITS significant
+digits, so that results are byte-stable across machines and thread counts.  A result.json or checkpoint
+that cannot be read stops the experiment with a RunFileError naming the file.
+
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +22,22 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import InputError
 from ..io import write_text_atomic
 from ..methods import Method, make_method
 from ..samplers import ancestral
 from ..schedules import make_beta, rescale_zero_terminal_snr
 from .data import make_split
-from .metrics import brightness, mmd, w1, w1_brightness
+from .metrics import METRIC_DIGITS, brightness, mmd, significant, w1, w1_brightness
 from .models import MLPDenoiser
 from .oracle import EmpiricalOracle
+from .runfiles import RunFileError, make_dirs, read_result, remove_if_empty, resolve_device
 from .train import train
 
+__all__ = ["PROFILES", "Profile", "RunFileError", "build_method", "resolve_device", "run_experiment", "run_one"]
+
 HIST_BINS = torch.linspace(-2.5, 2.5, 51)
+DATASETS = ("cylinder", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -91,11 +100,21 @@ def _xi_sigma(m: Method) -> float:
 
 def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path, device, pred: str = "v",
             progress=True) -> dict:
+    """Train (or resume), sample and score one job; returns its record (also written to result.json)."""
     d = root / cfg / f"n{n}" / f"s{seed}"
     done = d / "result.json"
     if done.exists():
-        return json.loads(done.read_text())
-    d.mkdir(parents=True, exist_ok=True)
+        return read_result(done)
+    created = make_dirs(d)
+    try:
+        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress)
+    except BaseException:
+        remove_if_empty(created)
+        raise
+
+
+def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress) -> dict:
+    done = d / "result.json"
     oracle = cfg.startswith("oracle-")
     method = build_method(cfg[7:] if oracle else cfg, prof.T)
     train_x = make_split(dataset, n, "train", prof.n_train)
@@ -126,48 +145,82 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path
         raise FloatingPointError(f"{cfg} n={n} seed={seed}: sampler produced non-finite values")
     ref = test_x[: prof.n_gen]
     m2, bw = mmd(x, ref)
-    res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred,
-           "w1_brightness": w1_brightness(x, ref), "w1": w1(x, ref), "mmd": m2, "mmd_bandwidth": bw,
+    sig = significant
+    res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred, "device": device.type,
+           "w1_brightness": sig(w1_brightness(x, ref)), "w1": sig(w1(x, ref)), "mmd": sig(m2),
+           "mmd_bandwidth": sig(bw), "metric_digits": METRIC_DIGITS,
            "n_generated": int(x.shape[0]), "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
            "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
            "train_seconds": round(t_train, 2), "sample_seconds": round(t_sample, 2),
            "hist_gen": torch.histogram(brightness(x).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
            "hist_data": torch.histogram(brightness(ref).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
-           "loss_curve": hist["loss"], "val_curve": hist["val"]}
-    write_text_atomic(done, json.dumps(res, sort_keys=True) + "\n")
+           "loss_curve": [(s, sig(v)) for s, v in hist["loss"]], "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
+    write_text_atomic(done, json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
     ck = d / "ckpt.pt"
     if ck.exists():
         ck.unlink()
     return res
 
 
-def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
-                   runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
-    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
-    prof = PROFILES[profile]
-    dims = tuple(dims or prof.dims)
-    seeds = int(seeds or prof.seeds)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+def plan_jobs(prof: Profile, dims, methods, seeds) -> list[tuple[str, int, int]]:
+    """(method, n, seed) for every job: the profile's methods, sweeps and oracles, or exactly `methods`."""
     cfgs = list(methods or (prof.methods + prof.sweep_methods + prof.oracle_methods))
 
     def n_seeds(c):
         if methods:
             return seeds
         return prof.oracle_seeds if c.startswith("oracle-") else prof.sweep_seeds if c in prof.sweep_methods else seeds
-    jobs = [(c, n, s) for n in dims for c in cfgs for s in range(n_seeds(c))]
+    return [(c, n, s) for n in dims for c in cfgs for s in range(n_seeds(c))]
+
+
+def check_request(dataset: str, profile: str, dims, methods, seeds, shard) -> None:
+    """Raise InputError for anything run_experiment would fail on later (before any work starts)."""
+    if profile not in PROFILES:
+        raise InputError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+    if dataset not in DATASETS:
+        raise InputError(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)}")
+    if dims is not None and (not dims or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in dims)):
+        raise InputError(f"dimensions must be a non-empty list of integers >= 1, got {dims!r}")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise InputError(f"seeds must be an integer >= 1, got {seeds!r}")
+    if methods is not None:
+        if not methods or len(set(methods)) != len(methods):
+            raise InputError(f"methods must be a non-empty list without repeats, got {methods!r}")
+        for m in methods:
+            try:
+                build_method(m[7:] if m.startswith("oracle-") else m, 10)
+            except ValueError as e:
+                raise InputError(f"method {m!r}: {e}; use base, offset-w<W>, proposed-sc<σ_c>, zero-snr or "
+                                 "oracle-<one of these>") from None
     i, k = shard
     if not 0 <= i < k:
-        raise ValueError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
+        raise InputError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
+
+
+def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
+                   runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
+    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
+    check_request(dataset, profile, dims, methods, seeds, shard)
+    prof = PROFILES[profile]
+    dims = tuple(dims or prof.dims)
+    seeds = int(seeds or prof.seeds)
+    device = resolve_device(device)
+    jobs = plan_jobs(prof, dims, methods, seeds)
+    i, k = shard
     root = Path(runs_dir) / dataset / profile
-    out = Path(out or (f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")))
+    out = Path(out or default_out(dataset, profile))
     records = []
     for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
         records.append(run_one(dataset, c, n, s, prof, root, device, progress=progress))
     if k > 1:
         return None
     from .results import write_outputs
-    write_outputs(out, records, dataset=dataset, profile=profile, prof=prof, device=str(device))
+    write_outputs(out, records, dataset=dataset, profile=profile, prof=prof)
     return out
+
+
+def default_out(dataset: str, profile: str) -> str:
+    return f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")
 
 
 def report_hook(out: Path, *, full: bool = False) -> Path:

@@ -1,7 +1,8 @@
 """Training with checkpoints: Adam (lr 1e-3), gradient clipping at max-norm 1 [2412.03134 §5].
 
 A run is resumable: `train` saves model, optimiser, step, loss history and RNG state atomically
-every `ckpt_every` steps and at the end; calling it again continues from the last checkpoint.
+every `ckpt_every` steps and at the end; calling it again continues from the last checkpoint.  A checkpoint
+that cannot be loaded raises RunFileError naming the file.
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -16,6 +17,7 @@ from tqdm.auto import tqdm
 from ..io import write_bytes_atomic
 from ..losses import training_loss
 from ..methods import Method
+from .runfiles import RunFileError, why
 
 
 def _save(path: Path, state: dict) -> None:
@@ -36,12 +38,16 @@ def train(model, method: Method, data: torch.Tensor, *, steps: int, batch: int, 
     hist = {"loss": [], "val": []}
     start = 0
     if ckpt is not None and Path(ckpt).exists():
-        st = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        g.set_state(st["rng"].to(g.get_state().device) if hasattr(st["rng"], "to") else st["rng"])
-        gcpu.set_state(st["rng_cpu"])
-        hist, start = st["hist"], st["step"]
+        try:
+            st = torch.load(ckpt, map_location=device, weights_only=False)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            g.set_state(st["rng"].to(g.get_state().device) if hasattr(st["rng"], "to") else st["rng"])
+            gcpu.set_state(st["rng_cpu"])
+            hist, start = st["hist"], int(st["step"])
+        except Exception as e:      # truncated, foreign or mismatched file: say which, and how to recover
+            raise RunFileError(f"corrupt checkpoint {str(ckpt)!r} ({why(e)}): delete it to "
+                               "restart this run from step 0") from None
     data = data.to(device=device, dtype=torch.float32)
     vg = torch.Generator(device=device)
 
