@@ -108,8 +108,9 @@ def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9,
     scale = float(torch.maximum(a.abs().max(), tgt.abs().max())) or 1.0
     star_n, tgt_n = implied_target(b, a / scale), tgt / scale
     star = star_n * scale
-    if not torch.isfinite(star).all():
-        raise AuditInputError(f"the ELBO target implied by the input coefficient overflows float64 (largest "
+    gamma_star = implied_gamma(b, star)
+    if not (torch.isfinite(star).all() and torch.isfinite(gamma_star).all()):
+        raise AuditInputError(f"the ELBO target or γ implied by the input coefficient overflows float64 (largest "
                               f"|coefficient| {scale:g}): multiply every coefficient by one smaller factor")
     denom = torch.maximum(star_n.abs(), tgt_n.abs())
     mis = torch.where(denom > 0, (tgt_n - star_n).abs() / denom.clamp_min(1e-300), torch.zeros_like(denom))
@@ -123,7 +124,7 @@ def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9,
     return AuditResult(
         consistent=bool(mis.max() <= rtol), max_rel_mismatch=float(mis.max()), argmax_t=k + 1,
         c_T=c_T, normalised=abs(c_T - 1) <= 1e-9, balanced_up_to_factor=balanced,
-        balanced_factor=f if balanced else None, implied_gamma=implied_gamma(b, star),
+        balanced_factor=f if balanced else None, implied_gamma=gamma_star,
         implied_phi=star, mismatch=mis, rtol=rtol)
 
 

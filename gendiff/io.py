@@ -10,9 +10,19 @@ from pathlib import Path
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:
+    """Write `data` to `path` via a temp file and rename; on any failure, no temp file and no new empty folder."""
     path = Path(path)
+    created = []
+    q = path.parent
+    while not q.exists() and q != q.parent:
+        created.append(q)
+        q = q.parent
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except BaseException:
+        _remove_empty(created)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -23,8 +33,17 @@ def write_bytes_atomic(path, data: bytes) -> Path:
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        _remove_empty(created)
         raise
     return path
+
+
+def _remove_empty(folders) -> None:
+    for q in folders:                      # innermost first
+        try:
+            q.rmdir()
+        except OSError:
+            return
 
 
 def write_text_atomic(path, text: str) -> Path:

@@ -259,11 +259,11 @@ def test_failed_write_leaves_no_file(files, capsys, monkeypatch):
     def full(*_):
         raise OSError(28, "No space left on device", "x")
     monkeypatch.setattr(io.os, "replace", full)
-    out = Path(files["tmp"]) / "never.csv"
+    out = Path(files["tmp"]) / "new" / "folders" / "never.csv"
     assert main(["coefficients", "--T", "5", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1
-    assert not out.exists() and not list(out.parent.glob(".never.csv.*"))
+    assert not (Path(files["tmp"]) / "new").exists()            # no file, no temp file, no empty folder
 
 
 def test_internal_error_is_one_line(monkeypatch, capsys):
