@@ -36,7 +36,10 @@ def training_loss(model, x0: torch.Tensor, tables: Tables, xi_family: XiFamily, 
     x_t = q_sample(x0, t, noise, xi, tables)
     eta = target_eps(noise, xi, t, tables)
     target = eta if pred == "eps" else v_from_eps(eta, x0, t, tables)
-    err = (model(x_t, t) - target).pow(2).flatten(1).mean(1)
+    out = model(x_t, t)
+    if out.shape != target.shape:                 # a (B, 1) output would broadcast silently against (B, n)
+        raise ValueError(f"model output has shape {tuple(out.shape)}, expected {tuple(target.shape)} (that of x0)")
+    err = (out - target).pow(2).flatten(1).mean(1)
     if weight == "simple":
         return err.mean()
     lam = tables.lam if pred == "eps" else tables.lam_v

@@ -311,6 +311,10 @@ def test_library_entry_points_check_shapes():
             call()
     with pytest.raises(TypeError, match="integer"):
         extract(tb.beta, t.double(), x)
+    from gendiff.losses import training_loss
+    from gendiff.xi import Dirac
+    with pytest.raises(ValueError, match=r"model output has shape \(3, 1\)"):
+        training_loss(lambda x_t, s: x_t[:, :1], x, tb, Dirac())
 
 
 def test_cli_subprocess_has_no_traceback(files):
