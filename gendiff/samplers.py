@@ -84,8 +84,9 @@ def ddim_step(x_t, x0_hat, xi_hat, t, s, tables: Tables, *, eta: float = 0.0, no
     ab_s = extract(_with_step0(tables.alpha_bar, 1.0), s + 1, x_t)
     om_s = extract(_with_step0(tables.one_minus_alpha_bar, 0.0), s + 1, x_t)
     c_s = extract(_with_step0(tables.c, 0.0), s + 1, x_t)
-    var_rel = (eta * eta) * (om_s / om_t) * (1 - ab_t / ab_s)          # std² / σ_0²
-    k = ((om_s - var_rel).clamp(min=0) / om_t).sqrt()
+    r = ab_t / ab_s
+    var_rel = (eta * eta) * (om_s / om_t) * (1 - r)                    # std² / σ_0²
+    k = (om_s * ((1 - eta * eta) * (1 - r) + r * om_s)).sqrt() / om_t  # a sum of terms ≥ 0 [ddim.k_ddim]
     sq_ab_t, sq_ab_s = ab_t.sqrt(), ab_s.sqrt()
     x = sq_ab_s * x0_hat + c_s * xi_hat + k * (x_t - sq_ab_t * x0_hat - c_t * xi_hat)
     if eta > 0 and bool((s > 0).any()):
