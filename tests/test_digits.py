@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from gendiff.cli import main
 from gendiff.experiments import digits as D
 from gendiff.experiments.classifier import digit_scores
 from gendiff.experiments.images import digits, extreme_fraction, make_images, shift
@@ -83,3 +84,15 @@ def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     assert (run / "model.pt").stat().st_mtime_ns == weights
     for f in ("results.json", "results.md"):
         assert (out2 / f).read_bytes() == (out / f).read_bytes()
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["experiment", "digits", "--methods", "ddpm"], "unknown method"),
+    (["experiment", "digits", "--profile", "long"], "profile"),
+    (["experiment", "digits", "--dims", "8"], "--dims"),
+    (["experiment", "digits", "--methods", "offset-wx"], "offset-wx"),
+])
+def test_cli_rejects_bad_input(argv, msg, capsys, tmp_path):
+    assert main(argv + ["--runs-dir", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and len(err.strip().splitlines()) == 1

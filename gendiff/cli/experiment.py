@@ -12,6 +12,7 @@ from ._common import UsageError, check_output_dir, name_list, nonempty, option, 
 
 PROFILE_NAMES = ["smoke", "quick", "full", "long"]     # = gendiff.experiments.runner.PROFILES (kept lazy)
 DATASET_NAMES = ["cylinder", "gaussian"]               # = gendiff.experiments.runner.DATASETS
+IMAGE_DATASETS = ["digits"]                            # gendiff.experiments.digits (issue 12)
 
 
 def dim_list(text: str) -> list[int]:
@@ -35,7 +36,28 @@ def shard(text: str) -> tuple[int, int]:
     return i, k
 
 
+def _cmd_digits(args) -> int:
+    """`gendiff experiment digits`: the image experiment, with its own runner and profiles."""
+    from ..experiments.digits import check_request, default_out, run_experiment
+    from ..experiments.runfiles import resolve_device
+    check_request(args.profile, args.dims, args.methods, args.seeds, shard=args.shard)   # its messages name the option
+    with option("--device"):
+        device = resolve_device(args.device)
+    out = args.out or default_out(args.profile)
+    check_output_dir(args.runs_dir, "--runs-dir")
+    if args.shard[1] == 1:
+        check_output_dir(out, "--out")
+    elif args.out is not None:
+        raise UsageError("--out with --shard: a shard writes only run folders; aggregate with a plain run")
+    out = run_experiment(args.profile, methods=args.methods, seeds=args.seeds, out=out, runs_dir=args.runs_dir,
+                         device=device, shard=args.shard, progress=sys.stderr.isatty())
+    print(f"results written to {out}/" if out else f"shard {args.shard[0]}/{args.shard[1]} finished")
+    return 0
+
+
 def _cmd_experiment(args) -> int:
+    if args.dataset in IMAGE_DATASETS:
+        return _cmd_digits(args)
     from ..experiments.runner import check_request, default_out, resolve_device, run_experiment
     with option("--methods"):
         check_request(args.dataset, args.profile, args.dims, args.methods, args.seeds, args.shard)
@@ -58,7 +80,7 @@ def _cmd_experiment(args) -> int:
 
 def register(sub) -> None:
     e = sub.add_parser("experiment", help="Base vs offset vs proposed vs zero-SNR across dimensions")
-    e.add_argument("dataset", choices=DATASET_NAMES)
+    e.add_argument("dataset", choices=DATASET_NAMES + IMAGE_DATASETS)
     e.add_argument("--dims", type=dim_list, default=None, help="comma-separated n values (default: the profile's)")
     e.add_argument("--methods", type=name_list, default=None,
                    help="comma-separated: base, offset-wW, proposed-scS, zero-snr, oracle-…")

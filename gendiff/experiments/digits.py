@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import samplers as S
+from ..errors import InputError
 from ..io import write_bytes_atomic, write_text_atomic
 from ..methods import Method, make_method
 from ..schedules import make_beta, rescale_zero_terminal_snr
@@ -39,6 +40,7 @@ from ..xi import PerChannel
 from .classifier import digit_scores
 from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
+from .runfiles import RunFileError, resolve_device, why
 from .train import train
 from .unet import UNet, n_params
 
@@ -91,11 +93,11 @@ def build_method(cfg: str, T: int) -> Method:
         if cfg.startswith("proposed-sc"):
             return make_method("proposed", beta, xi=PerChannel(sigma_c=float(cfg[11:])))
     except ValueError as e:
-        raise ValueError(f"bad method {cfg!r}: {e}") from None
+        raise InputError(f"bad method {cfg!r}: {e}") from None
     if cfg == "zero-snr":
         m = make_method("base", rescale_zero_terminal_snr(beta))
         return Method("zero-snr", m.tables, m.xi_train, m.xi_start)
-    raise ValueError(f"unknown method {cfg!r}; use base, offset-w<W>, proposed-sc<S> or zero-snr")
+    raise InputError(f"unknown method {cfg!r}; use base, offset-w<W>, proposed-sc<S> or zero-snr")
 
 
 def sampler_applies(sampler: str, cfg: str) -> bool:
@@ -105,11 +107,11 @@ def sampler_applies(sampler: str, cfg: str) -> bool:
 def check_sampler(name: str, T: int) -> None:
     kind, _, k = name.rpartition("-")
     if kind not in ("ancestral", "ddim", "stock-ddim") or not k.isdigit() or not 1 <= int(k) <= T:
-        raise ValueError(f"unknown sampler {name!r}; use ancestral-{T}, ddim-<k> or stock-ddim-<k> with 1 <= k <= T")
+        raise InputError(f"unknown sampler {name!r}; use ancestral-{T}, ddim-<k> or stock-ddim-<k> with 1 <= k <= T")
     if kind == "ancestral" and int(k) != T:
-        raise ValueError(f"sampler {name!r}: the ancestral chain has T = {T} steps (ancestral-{T})")
+        raise InputError(f"sampler {name!r}: the ancestral chain has T = {T} steps (ancestral-{T})")
     if kind != "ancestral" and not hasattr(S, "ddim"):
-        raise ValueError(f"sampler {name!r} needs gendiff.samplers.ddim, which this gendiff does not have")
+        raise InputError(f"sampler {name!r} needs gendiff.samplers.ddim, which this gendiff does not have")
 
 
 def sample(name: str, model, shape, method: Method, *, generator, device, progress=False) -> torch.Tensor:
@@ -130,6 +132,16 @@ def sample(name: str, model, shape, method: Method, *, generator, device, progre
     return torch.cat(out)
 
 
+def _read(path: Path) -> dict:
+    try:
+        res = json.loads(path.read_text())
+        if not isinstance(res, dict):
+            raise ValueError("not a JSON object")
+        return res
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo this piece") from None
+
+
 def _seed(*parts) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 
@@ -139,7 +151,10 @@ def _load_or_train(cfg, seed, prof, d: Path, device, progress):
     torch.manual_seed(seed)
     model = UNet(1, ch=prof.ch).to(device)
     if (d / "model.pt").exists():
-        model.load_state_dict(torch.load(d / "model.pt", map_location=device, weights_only=True))
+        try:
+            model.load_state_dict(torch.load(d / "model.pt", map_location=device, weights_only=True))
+        except Exception as e:      # truncated or foreign file
+            raise RunFileError(f"corrupt weights {str(d / 'model.pt')!r} ({why(e)}): delete it to retrain") from None
         return model.eval(), method
     t0, c0 = time.perf_counter(), time.process_time()
     data, _ = make_images("train")
@@ -169,16 +184,16 @@ def run_one(cfg: str, seed: int, prof: Profile, root: Path, device, *, samplers=
     d = root / cfg / f"s{seed}"
     todo = [s for s in (samplers or prof.samplers) if sampler_applies(s, cfg)]
     if all((d / f"{s}.json").exists() for s in todo):
-        return [json.loads((d / f"{s}.json").read_text()) for s in todo]
+        return [_read(d / f"{s}.json") for s in todo]
     d.mkdir(parents=True, exist_ok=True)
     model, method = _load_or_train(cfg, seed, prof, d, device, progress)
     ref = make_images("test")[0][: prof.n_test]
-    train_info = json.loads((d / "train.json").read_text())
+    train_info = _read(d / "train.json")
     out = []
     for s in todo:
         f = d / f"{s}.json"
         if f.exists():
-            out.append(json.loads(f.read_text()))
+            out.append(_read(f))
             continue
         gen = torch.Generator(device=device).manual_seed(_seed(cfg, seed, s))
         t0, c0 = time.perf_counter(), time.process_time()
@@ -210,28 +225,48 @@ def jobs(prof: Profile, methods=None, seeds=None, samplers=None) -> list[tuple[s
                for s in range(seeds or prof.sweep_seeds)])
 
 
-def run_experiment(profile: str = "quick", *, methods=None, seeds=None, samplers=None, out=None, runs_dir="runs",
-                   device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
-    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
+def check_request(profile: str, dims=None, methods=None, seeds=None, samplers=None, shard=(0, 1)) -> None:
+    """Raise InputError for anything run_experiment would fail on later (before any work starts)."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r} for digits; choose from {sorted(PROFILES)}")
+        raise InputError(f"profile {profile!r} does not exist for digits: use one of {', '.join(PROFILES)}")
+    if dims:
+        raise InputError("--dims does not apply to digits (8×8 images, n = 64)")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise InputError(f"seeds must be an integer >= 1, got {seeds!r}")
+    if methods is not None and (not methods or len(set(methods)) != len(methods)):
+        raise InputError(f"methods must be a non-empty list without repeats, got {methods!r}")
     prof = PROFILES[profile]
     for m in methods or ():
-        build_method(m, prof.T)
-    for s in samplers or prof.samplers:
+        try:
+            build_method(m, prof.T)
+        except ValueError as e:
+            raise InputError(f"methods: {e}") from None
+    for s in samplers or prof.samplers + prof.sweep_samplers:
         check_sampler(s, prof.T)
     i, k = shard
     if not 0 <= i < k:
-        raise ValueError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        raise InputError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
+
+
+def default_out(profile: str) -> str:
+    return "reports/experiments/digits" + ("" if profile == "full" else f"-{profile}")
+
+
+def run_experiment(profile: str = "quick", *, methods=None, seeds=None, samplers=None, out=None, runs_dir="runs",
+                   device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
+    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
+    check_request(profile, None, methods, seeds, samplers, shard)
+    prof = PROFILES[profile]
+    device = resolve_device(device)
     root = Path(runs_dir) / "digits" / profile
     records = []
+    i, k = shard
     for c, s, smp in tqdm(jobs(prof, methods, seeds, samplers)[i::k], desc=f"digits {profile} runs",
                           disable=not progress):
         records += run_one(c, s, prof, root, device, samplers=smp, progress=progress)
     if k > 1:
         return None
     from .digits_results import write_outputs
-    out = Path(out or ("reports/experiments/digits" + ("" if profile == "full" else f"-{profile}")))
+    out = Path(out or default_out(profile))
     write_outputs(out, records, profile=profile, prof=prof, device=str(device))
     return out

@@ -1,7 +1,8 @@
 """Aggregate `digits` runs into results.json, results.md, timings.md and figures (deterministic ordering).
 
-results.json and results.md are byte-stable: metrics are rounded to 4 significant digits and run times,
-which vary from run to run, go to timings.md only.
+results.json and results.md are byte-stable: metric values are rounded to METRIC_DIGITS (4) significant digits
+(`metrics.significant`, shared with the cylinder runner) before averaging, and run times, which vary from run
+to run, go to timings.md only.
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -22,21 +23,13 @@ from ..io import write_text_atomic  # noqa: E402
 from . import images as I  # noqa: E402
 from .classifier import digit_scores  # noqa: E402
 from .figures import save  # noqa: E402
-from .metrics import mmd, w1_brightness  # noqa: E402
+from .metrics import METRIC_DIGITS, mmd, significant, w1_brightness  # noqa: E402
 from .results import _stats  # noqa: E402
 
 METRICS = ("w1_brightness", "frac_black", "frac_white", "frac_extreme", "frac_error", "mmd", "digit_conf",
            "digit_is")
 HIGHER_IS_BETTER = ("digit_conf", "digit_is")
 TESTED = ("w1_brightness", "frac_error", "mmd", "digit_conf")
-SIG = 4
-
-
-def sig(x: float, digits: int = SIG) -> float:
-    """x rounded to `digits` significant digits (byte-stable JSON)."""
-    return float(f"{x:.{digits}g}") if math.isfinite(x) else x
-
-
 def reference(n: int) -> dict:
     """The data's own values: held-out fractions and digit scores, and the floor of W1/MMD (train vs held-out)."""
     ref, lab = I.make_images("test")
@@ -76,18 +69,19 @@ def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device:
     records = sorted(records, key=lambda r: (r["sampler"], r["method"], r["seed"]))
     samplers = [s for s in prof.samplers if any(r["sampler"] == s for r in records)]
     methods = sorted({r["method"] for r in records}, key=_order)
-    ref = {k: sig(v) for k, v in reference(prof.n_test).items()}
+    ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
     params = records[0]["params"]
     settings = {"dataset": "digits-brightness", "profile": profile, "seeds": prof.seeds,
                 "steps": prof.steps, "batch": prof.batch, "T": prof.T, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
-                "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME}
-    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "metric": k, "value": sig(r[k])}
-            for r in records for k in METRICS + ("mmd_bandwidth",)]
+                "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME,
+                "metric_digits": METRIC_DIGITS}
+    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "metric": k,
+             "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
     write_text_atomic(out / "results.json", json.dumps({"settings": settings, "data": ref, "records": flat},
                                                        indent=1, sort_keys=True) + "\n")
-    rounded = [{**r, **{k: sig(r[k]) for k in METRICS}} for r in records]
+    rounded = [{**r, **{k: significant(r[k]) for k in METRICS}} for r in records]
     by_r = {}
     for r in rounded:
         by_r.setdefault((r["method"], r["sampler"]), []).append(r)
