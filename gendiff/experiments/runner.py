@@ -1,9 +1,11 @@
 """Experiments: Base vs offset noise vs proposed vs zero-SNR across dimensions [2412.03134 §5].
 
 `gendiff experiment cylinder --profile smoke|quick|full|long` trains one MLP per (method, n, seed), samples
-with the ancestral sampler, and scores samples against a held-out split.  Every run lives in
-runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint; finished runs (result.json)
-are skipped on a re-run.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
+with each sampler of the profile (`ancestral-T` always; DDIM and stock-DDIM step counts, see
+`gendiff.experiments.sampling`), and scores samples against a held-out split.  Every run lives in
+runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint and, once trained, its weights
+(model.pt); finished runs (result.json) are skipped on a re-run, except that samplers added to the profile
+later are run on the stored weights.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
 
 A run folder is created when its job starts and removed again if the job fails before leaving a
 checkpoint, so no empty folders are left behind.  Metric values are stored with METRIC_DIGITS significant
@@ -25,18 +27,17 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..io import write_text_atomic
 from ..methods import Method, make_method
-from ..samplers import ancestral
 from ..schedules import make_beta, rescale_zero_terminal_snr
 from .data import make_split
-from .metrics import METRIC_DIGITS, brightness, mmd, significant, w1, w1_brightness
+from .metrics import METRIC_DIGITS, significant
 from .models import MLPDenoiser
 from .oracle import EmpiricalOracle
-from .runfiles import RunFileError, make_dirs, read_result, remove_if_empty, resolve_device
-from .train import train
+from .runfiles import RunFileError, make_dirs, read_result, remove_if_empty, resolve_device, why
+from .sampling import histogram, sample_and_score
+from .train import save_state, train
 
 __all__ = ["PROFILES", "Profile", "RunFileError", "build_method", "resolve_device", "run_experiment", "run_one"]
 
-HIST_BINS = torch.linspace(-2.5, 2.5, 51)
 DATASETS = ("cylinder", "gaussian")
 
 
@@ -56,26 +57,29 @@ class Profile:
     sweep_methods: tuple = ()     # extra settings of a sweep, run with `sweep_seeds` seeds
     sweep_seeds: int = 1
     oracle_train: int = 1000
+    samplers: tuple = ()          # besides ancestral-T, for every method but the sweeps
+    stock: tuple = ()             # stock-ddim-<k>, for the proposed methods only
     extra: dict = field(default_factory=dict)
 
 
+SAMPLER_AXIS = dict(samplers=("ddim-10", "ddim-20", "ddim-50", "ddim-100"), stock=("stock-ddim-50",))
 PROFILES = {
     "smoke": Profile(dims=(2, 4), seeds=1, steps=40, batch=64, n_train=256, n_test=128, n_gen=128, T=50,
                      methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"), oracle_methods=("oracle-proposed-sc1",),
-                     oracle_train=128),
+                     oracle_train=128, samplers=("ddim-10",), stock=("stock-ddim-10",)),
     "quick": Profile(dims=(2, 8, 32), seeds=1, steps=1000, batch=256, n_train=4000, n_test=2000, n_gen=2000, T=1000,
                      methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
-                     oracle_methods=("oracle-proposed-sc1",), oracle_train=1000),
+                     oracle_methods=("oracle-proposed-sc1",), oracle_train=1000, **SAMPLER_AXIS),
     "full": Profile(dims=(2, 8, 32, 128, 256), seeds=3, steps=3000, batch=256, n_train=10000, n_test=2000,
                     n_gen=2000, T=1000,
                     methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
                     sweep_methods=("offset-w0.3", "offset-w0.5", "offset-w1", "proposed-sc0.5", "proposed-sc2"),
                     sweep_seeds=1,
                     oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
-                    oracle_seeds=1, oracle_train=1000),
+                    oracle_seeds=1, oracle_train=1000, **SAMPLER_AXIS),
     # Does the comparison at the largest n depend on the training budget?  base vs proposed, 10 000 steps.
     "long": Profile(dims=(256,), seeds=3, steps=10000, batch=256, n_train=10000, n_test=2000, n_gen=2000, T=1000,
-                    methods=("base", "proposed-sc1")),
+                    methods=("base", "proposed-sc1"), **SAMPLER_AXIS),
 }
 
 
@@ -104,7 +108,10 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path
     d = root / cfg / f"n{n}" / f"s{seed}"
     done = d / "result.json"
     if done.exists():
-        return read_result(done)
+        res = read_result(done)
+        if all(name in res.get("samplers", {}) for name in samplers_for(prof, cfg)):
+            return res
+        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, previous=res)
     created = make_dirs(d)
     try:
         return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress)
@@ -113,48 +120,72 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path
         raise
 
 
-def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress) -> dict:
+def samplers_for(prof: Profile, cfg: str) -> list[str]:
+    """The samplers a job runs: ancestral-T, the profile's DDIM steps (not for sweeps), stock DDIM for proposed."""
+    names = [f"ancestral-{prof.T}"]
+    if cfg in prof.sweep_methods:
+        return names
+    names += list(prof.samplers)
+    if (cfg[7:] if cfg.startswith("oracle-") else cfg).startswith("proposed"):
+        names += list(prof.stock)
+    return names
+
+
+def _model(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, method):
+    """(model, dtype, loss history): the oracle, the stored weights, or a trained MLP (weights then stored)."""
+    hist = {"loss": [], "val": []}
+    if cfg.startswith("oracle-"):
+        train_x = make_split(dataset, n, "train", prof.n_train)
+        return EmpiricalOracle(train_x[: prof.oracle_train], method.tables.to(device), sigma_c=_xi_sigma(method),
+                               pred=pred).to(device), torch.float64, hist
+    model = MLPDenoiser(n).to(device)   # hidden width min(256, max(128, 4n))
+    weights = d / "model.pt"
+    if weights.exists():
+        try:
+            model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+        except Exception as e:          # any unreadable or mismatched file: name it
+            raise RunFileError(f"corrupt run file {str(weights)!r} ({why(e)}): delete its folder to retrain") from None
+    else:
+        torch.manual_seed(seed)
+        hist = train(model, method, make_split(dataset, n, "train", prof.n_train), steps=prof.steps,
+                     batch=prof.batch, pred=pred, seed=seed, ckpt=d / "ckpt.pt",
+                     val=make_split(dataset, n, "val", min(1000, prof.n_test)), device=device, progress=progress,
+                     desc=f"{cfg} n={n} s={seed}")
+        save_state(weights, model.state_dict())
+    model.eval()
+    return model, torch.float32, hist
+
+
+def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, previous=None) -> dict:
     done = d / "result.json"
     oracle = cfg.startswith("oracle-")
     method = build_method(cfg[7:] if oracle else cfg, prof.T)
-    train_x = make_split(dataset, n, "train", prof.n_train)
-    test_x = make_split(dataset, n, "test", prof.n_test)
+    ref = make_split(dataset, n, "test", prof.n_test)[: prof.n_gen]
+    wanted = samplers_for(prof, cfg)
+    have = dict((previous or {}).get("samplers", {}))
+    if previous is not None and not (d / "model.pt").exists() and not oracle:
+        raise RunFileError(f"run {str(d)!r} has no stored weights (model.pt) for the samplers "
+                           f"{', '.join(s for s in wanted if s not in have)}: delete its folder to retrain")
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    hist = {"loss": [], "val": []}
-    if oracle:
-        model = EmpiricalOracle(train_x[: prof.oracle_train], method.tables.to(device), sigma_c=_xi_sigma(method),
-                                pred=pred).to(device)
-        dtype = torch.float64
-    else:
-        model = MLPDenoiser(n).to(device)   # hidden width min(256, max(128, 4n))
-        hist = train(model, method, train_x, steps=prof.steps, batch=prof.batch, pred=pred, seed=seed,
-                     ckpt=d / "ckpt.pt", val=make_split(dataset, n, "val", min(1000, prof.n_test)), device=device,
-                     progress=progress, desc=f"{cfg} n={n} s={seed}")
-        model.eval()
-        dtype = torch.float32
+    model, dtype, hist = _model(dataset, cfg, n, seed, prof, d, device, pred, progress, method)
     t_train = time.perf_counter() - t0
-    gen = torch.Generator(device=device).manual_seed(10_000 + seed)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        x = ancestral(model, (prof.n_gen, n), method.tables, method.xi_start, pred=pred, generator=gen,
-                      device=device, dtype=dtype, progress=progress)
-    t_sample = time.perf_counter() - t0
-    x = x.double().cpu()
-    if not torch.isfinite(x).all():
-        raise FloatingPointError(f"{cfg} n={n} seed={seed}: sampler produced non-finite values")
-    ref = test_x[: prof.n_gen]
-    m2, bw = mmd(x, ref)
-    sig = significant
-    res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred, "device": device.type,
-           "w1_brightness": sig(w1_brightness(x, ref)), "w1": sig(w1(x, ref)), "mmd": sig(m2),
-           "mmd_bandwidth": sig(bw), "metric_digits": METRIC_DIGITS,
-           "n_generated": int(x.shape[0]), "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
-           "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
-           "train_seconds": round(t_train, 2), "sample_seconds": round(t_sample, 2),
-           "hist_gen": torch.histogram(brightness(x).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
-           "hist_data": torch.histogram(brightness(ref).clamp(-2.5, 2.5), bins=HIST_BINS.double()).hist.tolist(),
-           "loss_curve": [(s, sig(v)) for s, v in hist["loss"]], "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
+    have.update(sample_and_score([s for s in wanted if s not in have], model, method, ref, n_gen=prof.n_gen,
+                                 pred=pred, seed=seed, device=device, dtype=dtype, what=f"{cfg} n={n} seed={seed}",
+                                 progress=progress))
+    if previous is not None:
+        res = {**previous, "samplers": {k: have[k] for k in sorted(have)}}
+    else:
+        anc = have[f"ancestral-{prof.T}"]
+        sig = significant
+        res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred, "device": device.type,
+               **{k: anc[k] for k in ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "hist_gen")},
+               "metric_digits": METRIC_DIGITS, "sampler": f"ancestral-{prof.T}",
+               "n_generated": prof.n_gen, "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
+               "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
+               "train_seconds": round(t_train, 2), "sample_seconds": anc["sample_seconds"],
+               "hist_data": histogram(ref), "samplers": {k: have[k] for k in sorted(have)},
+               "loss_curve": [(s, sig(v)) for s, v in hist["loss"]],
+               "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
     write_text_atomic(done, json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
     ck = d / "ckpt.pt"
     if ck.exists():

@@ -20,7 +20,8 @@ from ..methods import Method
 from .runfiles import RunFileError, why
 
 
-def _save(path: Path, state: dict) -> None:
+def save_state(path: Path, state: dict) -> None:
+    """torch.save `state` to `path` atomically (a reader never sees half a file)."""
     buf = io.BytesIO()
     torch.save(state, buf)
     write_bytes_atomic(path, buf.getvalue())
@@ -53,7 +54,7 @@ def train(model, method: Method, data: torch.Tensor, *, steps: int, batch: int, 
 
     def checkpoint(step):
         if ckpt is not None:
-            _save(Path(ckpt), {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "hist": hist,
+            save_state(Path(ckpt), {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "hist": hist,
                                "rng": g.get_state(), "rng_cpu": gcpu.get_state()})
 
     bar = tqdm(range(start, steps), desc=desc, leave=False, disable=not progress, initial=start, total=steps)
