@@ -21,7 +21,6 @@ Layer: experiments — imports gendiff core and other experiments modules; never
 """
 from __future__ import annotations
 
-import io
 import json
 import time
 import zlib
@@ -33,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .. import samplers as S
 from ..errors import InputError
-from ..io import write_bytes_atomic, write_text_atomic
+from ..io import write_text_atomic
 from ..methods import Method, make_method
 from ..schedules import make_beta, rescale_zero_terminal_snr
 from ..xi import PerChannel
@@ -41,7 +40,8 @@ from .classifier import digit_scores
 from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
 from .runfiles import RunFileError, resolve_device, why
-from .train import train
+from .sampling import parse
+from .train import save_state, train
 from .unet import UNet, n_params
 
 DATASET = "digits-brightness"
@@ -105,19 +105,17 @@ def sampler_applies(sampler: str, cfg: str) -> bool:
 
 
 def check_sampler(name: str, T: int) -> None:
-    kind, _, k = name.rpartition("-")
-    if kind not in ("ancestral", "ddim", "stock-ddim") or not k.isdigit() or not 1 <= int(k) <= T:
-        raise InputError(f"unknown sampler {name!r}; use ancestral-{T}, ddim-<k> or stock-ddim-<k> with 1 <= k <= T")
-    if kind == "ancestral" and int(k) != T:
-        raise InputError(f"sampler {name!r}: the ancestral chain has T = {T} steps (ancestral-{T})")
-    if kind != "ancestral" and not hasattr(S, "ddim"):
-        raise InputError(f"sampler {name!r} needs gendiff.samplers.ddim, which this gendiff does not have")
+    """InputError unless `name` is ancestral-<T>, ddim-<k> or stock-ddim-<k> with 1 <= k <= T (`sampling.parse`)."""
+    try:
+        parse(name, T)
+    except ValueError as e:
+        raise InputError(str(e)) from None
 
 
 def sample(name: str, model, shape, method: Method, *, generator, device, progress=False) -> torch.Tensor:
     """Run sampler `name` (see module docstring) in chunks of `CHUNK` images, one generator throughout;
     returns float64 images on the CPU."""
-    kind, _, k = name.rpartition("-")
+    kind, k = parse(name, method.tables.T)
     kw = dict(pred=PRED, generator=generator, device=device, dtype=torch.float32, progress=progress)
     out = []
     for i in range(0, shape[0], CHUNK):
@@ -126,7 +124,7 @@ def sample(name: str, model, shape, method: Method, *, generator, device, progre
             if kind == "ancestral":
                 x = S.ancestral(model, part, method.tables, method.xi_start, **kw)
             else:
-                x = S.ddim(model, part, method.tables, method.xi_start, steps=int(k), stock_update=kind == "stock-ddim",
+                x = S.ddim(model, part, method.tables, method.xi_start, steps=k, stock_update=kind == "stock-ddim",
                            **kw)
         out.append(x.double().cpu())
     return torch.cat(out)
@@ -160,9 +158,7 @@ def _load_or_train(cfg, seed, prof, d: Path, device, progress):
     data, _ = make_images("train")
     hist = train(model, method, data, steps=prof.steps, batch=prof.batch, pred=PRED, seed=seed, ckpt=d / "ckpt.pt",
                  device=device, progress=progress, desc=f"digits {cfg} s={seed}")
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    write_bytes_atomic(d / "model.pt", buf.getvalue())
+    save_state(d / "model.pt", model.state_dict())
     info = {"loss_curve": hist["loss"], "params": n_params(model), "train_seconds": round(time.perf_counter() - t0, 1),
             "train_cpu_seconds": round(time.process_time() - c0, 1), "threads": torch.get_num_threads()}
     write_text_atomic(d / "train.json", json.dumps(info, sort_keys=True) + "\n")
