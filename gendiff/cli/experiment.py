@@ -10,7 +10,7 @@ import sys
 
 from ._common import UsageError, check_output_dir, name_list, nonempty, option, positive_int
 
-PROFILE_NAMES = ["smoke", "quick", "full", "long"]     # = gendiff.experiments.runner.PROFILES (kept lazy)
+PROFILE_NAMES = ["smoke", "quick", "full", "samplers", "long"]     # = gendiff.experiments.runner.PROFILES (lazy)
 DATASET_NAMES = ["cylinder", "gaussian"]               # = gendiff.experiments.runner.DATASETS
 IMAGE_DATASETS = ["digits"]                            # gendiff.experiments.digits (issue 12)
 

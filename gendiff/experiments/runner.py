@@ -77,6 +77,10 @@ PROFILES = {
                     sweep_seeds=1,
                     oracle_methods=("oracle-base", "oracle-offset-w0.1", "oracle-proposed-sc1"),
                     oracle_seeds=1, oracle_train=1000, **SAMPLER_AXIS),
+    # The sampler axis at the full profile's training budget: smallest, middle and largest n, main methods.
+    "samplers": Profile(dims=(2, 32, 256), seeds=3, steps=3000, batch=256, n_train=10000, n_test=2000, n_gen=2000,
+                        T=1000, methods=("base", "offset-w0.1", "proposed-sc1", "zero-snr"),
+                        oracle_methods=("oracle-proposed-sc1",), oracle_seeds=1, oracle_train=1000, **SAMPLER_AXIS),
     # Does the comparison at the largest n depend on the training budget?  base vs proposed, 10 000 steps.
     "long": Profile(dims=(256,), seeds=3, steps=10000, batch=256, n_train=10000, n_test=2000, n_gen=2000, T=1000,
                     methods=("base", "proposed-sc1"), **SAMPLER_AXIS),
