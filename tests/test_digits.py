@@ -66,7 +66,6 @@ def test_methods_and_samplers_are_checked():
 
 
 def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
-    torch.set_num_threads(1) if torch.get_num_threads() > 2 else None
     kw = dict(methods=["base", "proposed-sc1"], runs_dir=tmp_path / "runs", progress=False)
     out = D.run_experiment("smoke", out=tmp_path / "a", **kw)
     res = json.loads((out / "results.json").read_text())

@@ -249,17 +249,28 @@ def default_out(profile: str) -> str:
 
 
 def run_experiment(profile: str = "quick", *, methods=None, seeds=None, samplers=None, out=None, runs_dir="runs",
-                   device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
-    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
+                   device=None, progress=True, shard: tuple[int, int] = (0, 1), threads: int | None = 1) -> Path | None:
+    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation.
+
+    `threads`: torch's intra-op CPU threads while the jobs run (restored afterwards; None leaves it alone).
+    The UNet is too small to gain from several threads, and on a busy machine their spin-waits cost up to 20×
+    (measured); run parallel workers with `shard` instead.
+    """
     check_request(profile, None, methods, seeds, samplers, shard)
     prof = PROFILES[profile]
     device = resolve_device(device)
     root = Path(runs_dir) / "digits" / profile
     records = []
     i, k = shard
-    for c, s, smp in tqdm(jobs(prof, methods, seeds, samplers)[i::k], desc=f"digits {profile} runs",
-                          disable=not progress):
-        records += run_one(c, s, prof, root, device, samplers=smp, progress=progress)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for c, s, smp in tqdm(jobs(prof, methods, seeds, samplers)[i::k], desc=f"digits {profile} runs",
+                              disable=not progress):
+            records += run_one(c, s, prof, root, device, samplers=smp, progress=progress)
+    finally:
+        torch.set_num_threads(before)
     if k > 1:
         return None
     from .digits_results import write_outputs
