@@ -71,7 +71,7 @@ def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device:
     methods = sorted({r["method"] for r in records}, key=_order)
     ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
     params = records[0]["params"]
-    settings = {"dataset": "digits-brightness", "profile": profile, "seeds": prof.seeds,
+    settings = {"dataset": "digits-brightness", "profile": profile, "dims": [64], "seeds": prof.seeds,
                 "steps": prof.steps, "batch": prof.batch, "T": prof.T, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
