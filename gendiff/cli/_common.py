@@ -52,25 +52,25 @@ def option(name: str):
 
 # --- argument types (argparse reports "argument --X: <message>") -------------------------------------------
 
-def steps(text: str) -> int:
-    """T: an integer in 1..MAX_T."""
+def _int_in(text: str, lo: int, hi: int | None) -> int:
+    """An integer in lo..hi (hi None: no upper bound), else an argparse error saying what is allowed."""
+    allowed = f"an integer in {lo}..{hi}" if hi is not None else f"an integer >= {lo}"
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer in 1..{MAX_T}, got {text!r}") from None
-    if not 1 <= v <= MAX_T:
-        raise argparse.ArgumentTypeError(f"must be an integer in 1..{MAX_T}, got {v}")
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}") from None
+    if v < lo or hi is not None and v > hi:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {v}")
     return v
+
+
+def steps(text: str) -> int:
+    """T: an integer in 1..MAX_T."""
+    return _int_in(text, 1, MAX_T)
 
 
 def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {v}")
-    return v
+    return _int_in(text, 1, None)
 
 
 def finite_float(text: str) -> float:
