@@ -270,8 +270,12 @@ def test_config_round_trip(tmp_path):
     (dict(rescale_betas_zero_snr=True), "balanced"),                            # β_T = 1, balanced γ, ε
     (dict(rescale_betas_zero_snr=True, prediction_type="v_prediction"), "balanced"),
     (dict(trained_betas=[0.1] * 999 + [1.0]), "balanced"),
-    (dict(prediction_type="sample"), "prediction_type"),
-    (dict(thresholding=True), "thresholding"),
+    (dict(prediction_type="x0"), "prediction_type"),
+    (dict(num_train_timesteps=0), "num_train_timesteps"),
+    (dict(num_train_timesteps=2.5), "num_train_timesteps"),
+    (dict(dynamic_thresholding_ratio=1.5), "dynamic_thresholding_ratio"),
+    (dict(sample_max_value=0.5), "sample_max_value"),
+    (dict(steps_offset=-1), "steps_offset"),
     (dict(gamma="offset"), "gamma"),
     (dict(gamma=[0.1, 0.2]), "gamma"),
     (dict(beta_schedule="sigmoid"), "beta_schedule"),
@@ -282,8 +286,9 @@ def test_bad_configuration_raises_at_construction(kw, msg):
     for Sched in (GeneralizedDDPMScheduler, GeneralizedDDIMScheduler):
         with pytest.raises(ValueError, match=msg):
             Sched(**kw)
-    with pytest.raises(ValueError, match="variance_type"):
-        GeneralizedDDPMScheduler(variance_type="fixed_large")
+    for vt in ("learned", "learned_range", "fixed_large_log", "big"):
+        with pytest.raises(ValueError, match="variance_type"):
+            GeneralizedDDPMScheduler(variance_type=vt)
 
 
 def test_bad_calls_raise():
@@ -294,8 +299,10 @@ def test_bad_calls_raise():
     with pytest.raises(ValueError, match="set_timesteps"):
         sched.step(x, 999, x)
     sched.set_timesteps(10)
-    with pytest.raises(ValueError, match="not one of the timesteps"):
-        sched.step(x, 998, x)
+    with pytest.raises(ValueError, match=r"0\.\.999 .*got 1000"):
+        sched.step(x, 1000, x)
+    with pytest.raises(ValueError, match="must match"):
+        sched.step(x[:1], 999, x)
     with pytest.raises(ValueError, match="eta"):
         sched.step(x, 999, x, eta=1.5)
     with pytest.raises(ValueError, match="descending"):

@@ -19,10 +19,10 @@ scheduler to a stock DDIMScheduler in its constructor: assign ``pipe.scheduler =
 them, run the denoising loop yourself (README "Use it in diffusers").  Timesteps at this boundary are
 diffusers' 0-based k (t = k + 1 inside gendiff; see `diffusers_base`).
 
-Differences from the stock schedulers, all at ξ ≡ 0 too: `step` always jumps to the next timestep of
-`set_timesteps` (stock DDIM jumps by T // num_inference_steps, which differs for 'linspace' and for
-'trailing' when T is not a multiple); the direction term is re-derived from the clipped x̂_0 (stock DDIM's
-use_clipped_model_output=True); no noise is drawn at the last jump; ε-prediction at ᾱ_t = 0 raises.
+Differences from the stock schedulers at ξ ≡ 0 (each with its reason) are listed in the README section
+"Use it in diffusers"; in short: defaults timestep_spacing='trailing' and clip_sample=False; on the grid of
+`set_timesteps` `step` jumps to the next grid timestep (stock DDIM jumps by T // num_inference_steps also
+there); no noise at the last jump; ε-prediction at ᾱ_t = 0 raises; learned variances are refused.
 
 Layer: integrations — may import gendiff core and the adapted library; never experiments or cli.
 """
@@ -36,7 +36,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.schedulers.scheduling_ddim import DDIMSchedulerOutput
 from diffusers.schedulers.scheduling_ddpm import DDPMSchedulerOutput
 
-from .diffusers_base import GeneralizedSchedulerBase, to_timestep
+from .diffusers_base import GeneralizedSchedulerBase
 
 __all__ = ["GeneralizedDDPMScheduler", "GeneralizedDDIMScheduler"]
 
@@ -44,25 +44,28 @@ __all__ = ["GeneralizedDDPMScheduler", "GeneralizedDDIMScheduler"]
 class GeneralizedDDPMScheduler(GeneralizedSchedulerBase):
     """Ancestral sampling of the generalized model; at ξ ≡ 0 (σ_0 = 1) it is diffusers' `DDPMScheduler`.
 
-    Only variance_type='fixed_small' (σ_0² β̃_t) exists here; thresholding is refused.
+    variance_type: 'fixed_small' (σ_0² β̃_t; also 'fixed_small_log' and None, the same numbers) or
+    'fixed_large' (σ_0² (1 − ᾱ_t/ᾱ_s), diffusers' current β of the jump), with the posterior mean of both.
     """
 
     @register_to_config
     def __init__(self, *, num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02,
                  beta_schedule: str = "linear", trained_betas: np.ndarray | list[float] | None = None,
-                 variance_type: str = "fixed_small", clip_sample: bool = False, clip_sample_range: float = 1.0,
-                 prediction_type: Literal["epsilon", "v_prediction"] = "epsilon", thresholding: bool = False,
+                 variance_type: str | None = "fixed_small", clip_sample: bool = False, clip_sample_range: float = 1.0,
+                 prediction_type: Literal["epsilon", "v_prediction", "sample"] = "epsilon", thresholding: bool = False,
+                 dynamic_thresholding_ratio: float = 0.995, sample_max_value: float = 1.0,
                  timestep_spacing: Literal["leading", "trailing", "linspace"] = "trailing", steps_offset: int = 0,
                  rescale_betas_zero_snr: bool = False, sigma0: float = 1.0,
                  xi_family: Literal["per_channel", "brightness", "dirac"] = "per_channel", sigma_c: float = 1.0,
                  gamma: str | list[float] = "balanced"):
-        if variance_type != "fixed_small":
-            raise ValueError(f"variance_type must be 'fixed_small' (σ_0² β̃_t), got {variance_type!r}")
+        if variance_type in ("learned", "learned_range"):
+            raise ValueError(f"variance_type={variance_type!r} needs a network that also predicts its variance; the "
+                             "generalized model has none: use 'fixed_small' (σ_0² β̃_t) or 'fixed_large' (σ_0² β_t)")
+        if variance_type not in (None, "fixed_small", "fixed_small_log", "fixed_large"):
+            raise ValueError(f"variance_type must be 'fixed_small', 'fixed_small_log' or 'fixed_large', "
+                             f"got {variance_type!r}")
+        self._large_variance = variance_type == "fixed_large"
         self._setup()
-
-    def previous_timestep(self, timestep):
-        """diffusers' 0-based timestep that `step` moves to (-1: the final x_0)."""
-        return to_timestep(self._jump(timestep)[1])
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator=None,
              return_dict: bool = True):
@@ -88,8 +91,9 @@ class GeneralizedDDIMScheduler(GeneralizedSchedulerBase):
     def __init__(self, *, num_train_timesteps: int = 1000, beta_start: float = 0.0001, beta_end: float = 0.02,
                  beta_schedule: str = "linear", trained_betas: np.ndarray | list[float] | None = None,
                  clip_sample: bool = False, clip_sample_range: float = 1.0, set_alpha_to_one: bool = True,
-                 steps_offset: int = 0, prediction_type: Literal["epsilon", "v_prediction"] = "epsilon",
-                 thresholding: bool = False, timestep_spacing: Literal["leading", "trailing", "linspace"] = "trailing",
+                 steps_offset: int = 0, prediction_type: Literal["epsilon", "v_prediction", "sample"] = "epsilon",
+                 thresholding: bool = False, dynamic_thresholding_ratio: float = 0.995, sample_max_value: float = 1.0,
+                 timestep_spacing: Literal["leading", "trailing", "linspace"] = "trailing",
                  rescale_betas_zero_snr: bool = False, sigma0: float = 1.0,
                  xi_family: Literal["per_channel", "brightness", "dirac"] = "per_channel", sigma_c: float = 1.0,
                  gamma: str | list[float] = "balanced"):
@@ -100,23 +104,25 @@ class GeneralizedDDIMScheduler(GeneralizedSchedulerBase):
             raise ValueError("call set_timesteps(num_inference_steps) before step")
         t, s = super()._jump(timestep)
         if s == 0 and not self.config.set_alpha_to_one:
-            s = min(1, t)
+            s = 1
         return t, s
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, eta: float = 0.0,
-             use_clipped_model_output: bool = True, generator=None, variance_noise=None, return_dict: bool = True):
+             use_clipped_model_output: bool = False, generator=None, variance_noise=None, return_dict: bool = True):
         """x_s from x_t by the generalized DDIM jump with std η σ_0 √((1-ᾱ_s)/(1-ᾱ_t)(1-ᾱ_t/ᾱ_s)).
 
         eta ∈ [0, 1] (0: deterministic, 1: ancestral); variance_noise replaces the generator's draw.
-        use_clipped_model_output is accepted for DDIMPipeline; the direction always follows the clipped x̂_0.
+        use_clipped_model_output: the direction term follows the clipped (True) or the raw x̂_0 (False,
+        diffusers' default); it matters only with clip_sample or thresholding.
         """
-        if not 0.0 <= float(eta) <= 1.0:
+        eta = float(eta)
+        if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must lie in [0, 1], got {eta!r}")
         if variance_noise is not None and generator is not None:
             raise ValueError("pass either generator or variance_noise, not both")
         t, s = self._jump(timestep)
-        prev, x0_hat = self._ddim(model_output, t, s, sample, float(eta), generator, variance_noise)
+        prev, x0_hat = self._ddim(model_output, t, s, sample, eta, generator, variance_noise,
+                                  bool(use_clipped_model_output))
         if not return_dict:
             return prev, x0_hat
         return DDIMSchedulerOutput(prev_sample=prev, pred_original_sample=x0_hat)
-

@@ -1,56 +1,81 @@
-"""What the two generalized diffusers schedulers share: configuration → gendiff tables, the timestep
-boundary, the training-side methods and the generalized DDIM jump.
+"""What the generalized diffusers schedulers share: configuration → gendiff tables, the timestep boundary,
+the training-side methods, set_timesteps and the generalized DDIM jump.
 
 The diffusers boundary [CONVENTIONS "diffusers boundary"]: diffusers' timesteps are 0-based (k = 0..T-1),
 gendiff's steps 1-based (t = 1..T, tables indexed t-1): timestep k is t = k + 1.  :func:`to_step` and
-:func:`to_timestep` are the only two places that convert; every method below goes through them.
+:func:`to_timestep` are the only two places that convert, and every message here speaks in k.
 
 | config key              | gendiff                                                              |
 |-------------------------|----------------------------------------------------------------------|
 | beta_schedule           | 'linear', 'scaled_linear' (diffusers' β ranges), 'squaredcos_cap_v2' = `cosine` |
 | trained_betas           | β_1..β_T as given                                                    |
 | rescale_betas_zero_snr  | `gendiff.schedules.rescale_zero_terminal_snr` (ᾱ_T = 0)              |
-| prediction_type         | 'epsilon' → pred 'eps' (σ_0 ε + ϕ_t ξ), 'v_prediction' → pred 'v'    |
+| prediction_type         | 'epsilon' → 'eps' (σ_0 ε + ϕ_t ξ), 'v_prediction' → 'v', 'sample' → x̂_0 |
+| thresholding            | dynamic thresholding of x̂_0 (dynamic_thresholding_ratio, sample_max_value) |
 | sigma0, sigma_c         | σ_0 (std of the isotropic noise), σ_c (std of each z of q(ξ))        |
 | xi_family               | 'per_channel' (B, C, H, W), 'brightness', 'dirac'                   |
 | gamma                   | 'balanced' (default), 'zero' (DDPM) or β-length list of γ_t          |
 
 When ξ ≡ 0 ('dirac' or σ_c = 0) γ changes no output, and the tables are built with γ = 'zero': the
-schedulers are then diffusers' DDPM/DDIM with noise std σ_0.
+schedulers are then diffusers' DDPM/DDIM with noise std σ_0.  The configuration is validated at
+construction; each `set_timesteps` fixes the step options, and each jump's coefficients are computed once
+(per set_timesteps and η), so that `step` only computes (see `diffusers_step`).
 
 Layer: integrations — may import gendiff core and the adapted library; never experiments or cli.
 """
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..diffusion import q_sample, target_eps, v_from_eps
-from ..estimates import split_output
-from ..samplers import SPACINGS, ddim_step, timesteps as step_grid
+from ..samplers import SPACINGS, timesteps as step_grid
 from ..schedules import ScheduleError, make_beta, rescale_zero_terminal_snr
 from ..tables import build_tables
 from ..xi import make_xi
+from .diffusers_step import apply_jump, jump_coefs, threshold
 
 FAMILIES = ("per_channel", "brightness", "dirac")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
-PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v"}
+PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v", "sample": "sample"}
 
 
-def to_step(timestep, batch: int | None = None, device=None) -> torch.Tensor:
-    """diffusers' 0-based timestep(s) k → gendiff's 1-based steps t = k + 1, as a long tensor (B,)."""
+def _int(value, name: str) -> int:
+    """An integer-valued timestep (int, integral float or one-element tensor) as an int, or TypeError."""
+    if torch.is_tensor(value):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be one timestep, got a tensor of shape {tuple(value.shape)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != int(value):
+        raise TypeError(f"{name} must be an integer (diffusers' 0-based timestep), got {value!r}")
+    return int(value)
+
+
+def to_step(timestep, batch: int | None = None, device=None, T: int | None = None) -> torch.Tensor:
+    """diffusers' 0-based timestep(s) k → gendiff's 1-based steps t = k + 1, as a long tensor (B,).
+
+    batch: one timestep is broadcast to it, otherwise the count must match; T: k must lie in 0..T-1.
+    """
     k = torch.as_tensor(timestep, device=device)
     if k.is_floating_point() or k.dtype == torch.bool:
-        if not bool((k == k.round()).all()):
+        if k.dtype == torch.bool or not bool((k == k.round()).all()):
             raise TypeError(f"timesteps must be integers (diffusers' 0-based k), got {timestep!r}")
     t = k.to(torch.long).reshape(-1) + 1
-    if batch is not None and t.numel() == 1 and batch != 1:
+    if batch is not None and t.numel() != batch:
+        if t.numel() != 1:
+            raise ValueError(f"timesteps must be one value or one per sample: got {t.numel()} for a batch of {batch}")
         t = t.expand(batch)
+    if T is not None and t.numel():
+        lo, hi = torch.aminmax(t)
+        if int(lo) < 1 or int(hi) > T:
+            raise ValueError(f"timesteps must lie in 0..{T - 1} (diffusers' 0-based k), "
+                             f"got range {int(lo) - 1}..{int(hi) - 1}")
     return t
 
 
@@ -62,6 +87,8 @@ def to_timestep(t):
 def betas_from_config(cfg) -> torch.Tensor:
     """β_1..β_T (float64) from a diffusers scheduler configuration."""
     T = cfg.num_train_timesteps
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"num_train_timesteps must be an integer >= 1, got {T!r}")
     if cfg.trained_betas is not None:
         b = torch.as_tensor(np.asarray(cfg.trained_betas, dtype=np.float64))
         if b.shape != (T,):
@@ -81,20 +108,26 @@ def betas_from_config(cfg) -> torch.Tensor:
 class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
     """Shared state and methods; subclasses declare the configuration and `step`."""
 
-    _compatibles = ["DDPMScheduler", "DDIMScheduler"]
+    _compatibles = [e.name for e in KarrasDiffusionSchedulers]
     order = 1
     init_noise_sigma = 1.0      # latents= pass through pipelines unchanged; see initial_latents
+    _large_variance = False     # DDPM's variance_type='fixed_large'
 
     def _setup(self):
         """Validate the configuration and build the float64 tables, once."""
         cfg = self.config
         if cfg.prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"prediction_type must be one of {sorted(PREDICTION_TYPES)}, got {cfg.prediction_type!r} "
-                             "('sample' gives no estimate of ξ)")
+            raise ValueError(f"prediction_type must be one of {sorted(PREDICTION_TYPES)}, got {cfg.prediction_type!r}")
         if cfg.timestep_spacing not in SPACINGS:
             raise ValueError(f"timestep_spacing must be one of {SPACINGS}, got {cfg.timestep_spacing!r}")
-        if cfg.thresholding:
-            raise ValueError("thresholding=True (dynamic thresholding) is not supported; use clip_sample")
+        r, mx = cfg.dynamic_thresholding_ratio, cfg.sample_max_value
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
+            raise ValueError(f"dynamic_thresholding_ratio must be a number in [0, 1], got {r!r}")
+        if isinstance(mx, bool) or not isinstance(mx, (int, float)) or not 1 <= mx < math.inf:
+            raise ValueError(f"sample_max_value must be a finite number >= 1, got {mx!r}")
+        off = cfg.steps_offset
+        if isinstance(off, bool) or not isinstance(off, (int, np.integer)) or off < 0:
+            raise ValueError(f"steps_offset must be an integer >= 0, got {off!r}")
         sc = cfg.sigma_c
         if isinstance(sc, bool) or not isinstance(sc, (int, float)) or not 0 <= sc < math.inf:
             raise ValueError(f"sigma_c (std of each z of q(ξ)) must be a finite number >= 0, got {sc!r}")
@@ -129,7 +162,23 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
         self.num_inference_steps = None
         self.custom_timesteps = False
         self._grid = None                                    # 1-based steps of set_timesteps, descending
+        self._next = {}                                      # 1-based step -> the step it jumps to
+        self._coefs = {}                                     # (t, s, η) -> JumpCoefs
         self.timesteps = torch.arange(cfg.num_train_timesteps - 1, -1, -1, dtype=torch.long)
+        self._options()
+
+    def _options(self):
+        """The step options read from the configuration (again at each set_timesteps: pipelines edit it)."""
+        cfg = self.config
+        if cfg.thresholding:
+            self._clip = partial(threshold, ratio=cfg.dynamic_thresholding_ratio, max_value=cfg.sample_max_value)
+        elif cfg.clip_sample:
+            r = cfg.clip_sample_range
+            self._clip = lambda x: x.clamp(-r, r)                # noqa: E731
+        else:
+            self._clip = None
+        self._fam = None if self.xi_is_zero else self.xi_family
+        self._coefs = {}
 
     def __len__(self):
         return self.config.num_train_timesteps
@@ -153,6 +202,9 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
                                  "to add_noise and get_target (ξ = 0 would train a different model)")
         return xi
 
+    def _steps(self, timesteps, like):
+        return to_step(timesteps, like.shape[0], like.device, self.config.num_train_timesteps)
+
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps, xi=None, *,
                   out=None) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1-ᾱ_t)(σ_0 ε + ψ_t ξ) [result 'forward'] at diffusers' 0-based `timesteps` (B,).
@@ -160,20 +212,21 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
         `xi` (like the samples) is required unless ξ ≡ 0.  Dtype and device follow the samples; `out` is
         an optional preallocated result (see :func:`gendiff.diffusion.q_sample`).
         """
-        t = to_step(timesteps, original_samples.shape[0], original_samples.device)
+        t = self._steps(timesteps, original_samples)
         return q_sample(original_samples, t, noise, self._checked_xi(xi), self.tables, out=out)
 
     def get_velocity(self, sample: torch.Tensor, noise: torch.Tensor, timesteps, xi=None) -> torch.Tensor:
         """v = √ᾱ_t (σ_0 ε + ϕ_t ξ) - √(1-ᾱ_t) x_0 [result 'vpred']: diffusers' v with ξ (`sample` is x_0)."""
-        t = to_step(timesteps, sample.shape[0], sample.device)
+        t = self._steps(timesteps, sample)
         return v_from_eps(self._eps_target(noise, self._checked_xi(xi), t), sample, t, self.tables)
 
     def get_target(self, original_samples: torch.Tensor, noise: torch.Tensor, xi, timesteps) -> torch.Tensor:
-        """The regression target of the configured prediction type: σ_0 ε + ϕ_t ξ (epsilon) or v."""
+        """The regression target of the configured prediction type: σ_0 ε + ϕ_t ξ (epsilon), v, or x_0 (sample)."""
         if self.pred == "v":
             return self.get_velocity(original_samples, noise, timesteps, xi)
-        t = to_step(timesteps, noise.shape[0], noise.device)
-        return self._eps_target(noise, self._checked_xi(xi), t)
+        t = self._steps(timesteps, noise)
+        eta = self._eps_target(noise, self._checked_xi(xi), t)
+        return original_samples if self.pred == "sample" else eta
 
     def _eps_target(self, noise, xi, t):
         if xi is None:
@@ -182,12 +235,16 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     # --- sampling side --------------------------------------------------------------------------------
 
-    def initial_latents(self, shape, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
-        """x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) (ξ first, then ε, from `generator`): the start of sampling.
+    def initial_latents(self, shape, generator=None, device=None, dtype=torch.float32, start=None) -> torch.Tensor:
+        """x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) (ξ first, then ε, from `generator`): the start of sampling; or
+        `start.draw(shape, tables, xi_family, generator=, device=, dtype=)` where a start object is given.
 
         Pipelines start from randn(shape)·init_noise_sigma; pass these as `latents=` (init_noise_sigma is 1)
         or run the denoising loop yourself (see the README) where a pipeline takes no latents.
         """
+        if start is not None:
+            return start.draw(tuple(shape), self.tables, self.xi_family, generator=generator, device=device,
+                              dtype=dtype)
         xi = self.sample_xi(shape, generator=generator, device=device, dtype=dtype)
         return xi + self.config.sigma0 * randn_tensor(tuple(shape), generator=generator, device=xi.device, dtype=dtype)
 
@@ -196,51 +253,76 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
         return sample
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps=None):
-        """diffusers' descending 0-based timesteps for `num_inference_steps` (timestep_spacing, steps_offset
-        for 'leading'), or the given descending `timesteps`.  `step` jumps to the next one, the last to x_0."""
+        """diffusers' descending 0-based timesteps for `num_inference_steps` (the core grid
+        :func:`gendiff.samplers.timesteps` of timestep_spacing; steps_offset for 'leading'), or the given
+        descending `timesteps`.  `step` jumps to the next one, the last to x_0."""
         T = self.config.num_train_timesteps
         if (num_inference_steps is None) == (timesteps is None):
             raise ValueError("pass exactly one of num_inference_steps or timesteps")
         if timesteps is not None:
-            k = [int(v) for v in timesteps]
+            k = [_int(v, "timesteps") for v in timesteps]
             if any(b >= a for a, b in zip(k, k[1:])) or not k or k[0] >= T or k[-1] < 0:
                 raise ValueError(f"timesteps must be descending integers in 0..{T - 1}, got {list(timesteps)}")
-            grid, self.custom_timesteps = [kk + 1 for kk in k], True
+            grid, self.custom_timesteps, n = [kk + 1 for kk in k], True, len(k)
         else:
-            grid = step_grid(T, num_inference_steps, self.config.timestep_spacing)
-            if self.config.timestep_spacing == "leading":
-                grid = [t + self.config.steps_offset for t in grid]
-                if grid[0] > T:
-                    raise ValueError(f"steps_offset = {self.config.steps_offset} moves a timestep past {T - 1}")
+            n = num_inference_steps
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= T:
+                raise ValueError(f"num_inference_steps must be an integer in 1..{T}, got {n!r}")
+            grid = step_grid(T, int(n), self.config.timestep_spacing)
+            off = self.config.steps_offset
+            if self.config.timestep_spacing == "leading" and off:
+                pre = len(grid) > n                                 # the core grid starts with a prepended t = T
+                body = [t + off for t in grid[int(pre):]]
+                if body[0] > T:
+                    raise ValueError(f"steps_offset = {off} moves timestep {body[0] - 1 - off} past {T - 1}")
+                grid = ([T] if pre and body[0] < T else []) + body
             self.custom_timesteps = False
-        self.num_inference_steps = len(grid)
+        self.num_inference_steps = int(n)
         self._grid = grid
+        self._next = dict(zip(grid, grid[1:] + [0]))
+        self._options()
         self.timesteps = to_timestep(torch.tensor(grid, dtype=torch.long)).to(device)
 
     def _jump(self, timestep) -> tuple[int, int]:
-        """(t, s): the 1-based step of `timestep` and the step it jumps to (0 = x_0)."""
-        t = int(to_step(timestep)[0])
+        """(t, s): the 1-based step of `timestep` and the step it jumps to (0 = x_0): the next timestep of
+        set_timesteps; off that grid diffusers' rule k − T // num_inference_steps (below 0: x_0)."""
+        T = self.config.num_train_timesteps
+        k = _int(timestep, "timestep")
+        if not 0 <= k < T:
+            raise ValueError(f"timestep must lie in 0..{T - 1} (diffusers' 0-based timesteps), got {k}")
+        t = k + 1
         if self._grid is None:
             return t, t - 1
-        if t not in self._grid:
-            raise ValueError(f"timestep {timestep!r} is not one of the timesteps set by set_timesteps")
-        i = self._grid.index(t)
-        return t, self._grid[i + 1] if i + 1 < len(self._grid) else 0
+        s = self._next.get(t)
+        if s is None:
+            s = max(t - T // self.num_inference_steps, 0)
+        return t, s
 
-    def _ddim(self, model_output, t: int, s: int, sample, eta: float, generator, variance_noise):
-        """(x_s, x̂_0): (x̂_0, ξ̂) = E[(x_0, ξ) | x_t] from the output [result 'xi_posterior'], x̂_0 clipped if
-        configured, then the generalized DDIM jump t → s [result 'ddim'] (η = 1: ancestral)."""
-        B = sample.shape[0]
-        tt = torch.full((B,), t, dtype=torch.long, device=sample.device)
-        x0_hat, xi_hat = split_output(model_output, sample, tt, self.tables, self.xi_family, pred=self.pred)
-        if self.config.clip_sample:
-            r = self.config.clip_sample_range
-            x0_hat = x0_hat.clamp(-r, r)
-        if s == t:                                            # set_alpha_to_one=False at t = 1: stay
-            return sample, x0_hat
-        noise = None
-        if eta > 0 and s > 0:
-            noise = variance_noise if variance_noise is not None else randn_tensor(
-                model_output.shape, generator=generator, device=model_output.device, dtype=model_output.dtype)
-        ss = torch.full((B,), s, dtype=torch.long, device=sample.device)
-        return ddim_step(sample, x0_hat, xi_hat, tt, ss, self.tables, eta=eta, noise=noise), x0_hat
+    def previous_timestep(self, timestep):
+        """diffusers' 0-based timestep that `step` moves to (-1: the final x_0); a tensor stays a tensor."""
+        k = to_timestep(self._jump(timestep)[1])
+        if torch.is_tensor(timestep):
+            return torch.as_tensor(k, dtype=timestep.dtype, device=timestep.device).reshape(timestep.shape)
+        return k
+
+    def _ddim(self, model_output, t: int, s: int, sample, eta: float, generator, variance_noise,
+              use_clipped: bool = True):
+        """(x_s, x̂_0): (x̂_0, ξ̂) = E[(x_0, ξ) | x_t] from the output [result 'xi_posterior'], x̂_0 clipped or
+        thresholded if configured, then the generalized DDIM jump t → s [result 'ddim'] (η = 1: ancestral)."""
+        if model_output.shape != sample.shape:
+            raise ValueError(f"model_output has shape {tuple(model_output.shape)}, sample {tuple(sample.shape)}: "
+                             "they must match")
+        c = self._coefs.get((t, s, eta))
+        if c is None:
+            if self.pred == "eps" and self.tables.alpha_bar[t - 1] == 0:
+                raise ValueError(f"ε-prediction cannot recover x_0 where ᾱ_t = 0 (zero terminal SNR, timestep "
+                                 f"{t - 1}): use v-prediction")
+            c = self._coefs[(t, s, eta)] = jump_coefs(self.tables, t, s, eta, large=self._large_variance)
+
+        def noise():
+            if variance_noise is not None:
+                return variance_noise
+            return randn_tensor(model_output.shape, generator=generator, device=model_output.device,
+                                dtype=model_output.dtype)
+        return apply_jump(c, model_output, sample, sigma0=self.tables.sigma0, xi_family=self._fam, pred=self.pred,
+                          clip=self._clip, use_clipped=use_clipped, noise_fn=noise)
