@@ -186,6 +186,10 @@ def _schedule(beta):
          "    η̂^tgt = E[σ_0 ε + ϕ_t ξ | x_t] (result 'xi_posterior').",
          [xp["gain_rank_one_target"]], xsub),
     ]
+    direct.append(("eta_from_sample", "x0, x_t, abar",
+                   "E[σ_0 ε + ψ_t ξ | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t) from an x_0-network's x̂_0 = x0\n"
+                   "    (diffusers' prediction_type 'sample'); E[ξ | x_t] follows by the gain (result 'xi_posterior').",
+                   [xp["u_from_sample"]], {vpred.ab: S["abar"], xt: S["x_t"], xi_posterior.x0_hat: S["x0"]}))
     for name, args, doc, stmts, sub in direct:
         printer = ReferencePrinter(set(args.replace(",", "").split()))
         parts.append(_fn(name, args, doc, f"    return {', '.join(printer.doprint(e.subs(sub)) for e in stmts)}"))

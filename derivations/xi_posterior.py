@@ -17,7 +17,10 @@ function of Σ_ξ, so the matrices commute); the matrix form is checked for an e
 - ψ_t ≠ ϕ_t: the network's target σ_0 ε + ϕ_t ξ has conditional mean η̂ - (ψ_t-ϕ_t) ξ̂, affine in η̂,
   and ξ̂ = μ_ξ + ψ_t Σ_ξ (σ_0² I + ψ_t ϕ_t Σ_ξ)⁻¹ (η̂^tgt - ϕ_t μ_ξ) directly from the target's mean;
 - a v-network: η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t + ᾱ_t (ψ_t-ϕ_t) ξ̂ (result 'vpred' when ψ_t = ϕ_t); with ξ̂
-  inserted this is affine in η̂ with slope 1 - ᾱ_t(ψ_t-ϕ_t)K_t > 0 for ψ_t ϕ_t ≥ 0, so η̂ follows from (v̂, x_t).
+  inserted this is affine in η̂ with slope 1 - ᾱ_t(ψ_t-ϕ_t)K_t > 0 for ψ_t ϕ_t ≥ 0, so η̂ follows from (v̂, x_t);
+- an x_0-network (diffusers' prediction_type 'sample') outputs x̂_0 = E[x_0 | x_t]; η_t = (x_t - √ᾱ_t x_0)/√(1-ᾱ_t)
+  is affine in x_0 given x_t, so E[η_t | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t) (`u_from_sample`), and ξ̂ follows by
+  the gain K_t (whatever ϕ_t: the input noise's mean needs no target).
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ xi_hat = sp.Symbol(r"\hat{\xi}", real=True)          # E[ξ | x_t]
 K_t = sp.Symbol("K_t", real=True)                    # the gain
 m = sp.Symbol("m", positive=True, integer=True)      # components that share one z (rank-one ξ)
 v_hat = vpred.v_hat
+x0_hat = sp.Symbol(r"\hat{x}_0", real=True)          # E[x_0 | x_t], an x_0-network's output
 
 
 def statements() -> dict[str, sp.Expr]:
@@ -52,6 +56,7 @@ def statements() -> dict[str, sp.Expr]:
         "gain_target": psi * Sigma / (sigma0**2 + psi * phi * Sigma),    # ξ̂ from the target's mean
         "gain_rank_one_target": psi * sigma_c**2 / (sigma0**2 + m * psi * phi * sigma_c**2),
         "eta_from_v": sp.sqrt(ab) * v_hat + sp.sqrt(1 - ab) * xt + ab * (psi - phi) * xi_hat,
+        "u_from_sample": (xt - sp.sqrt(ab) * x0_hat) / sp.sqrt(1 - ab),  # E[σ_0 ε + ψ_t ξ | x_t] from x̂_0
     }
 
 
@@ -188,6 +193,20 @@ def derive(perturb: Perturb | None = None, **_):
              1 - ab * (psi - phi) * gain,
              (sigma0**2 + (1 - ab) * psi**2 * Sigma + ab * psi * phi * Sigma) / (sigma0**2 + psi**2 * Sigma)),
     ]
+    # x_0-network: x̂_0 = E[x_0 | x_t] (diffusers' prediction_type 'sample').
+    u = st["u_from_sample"]
+    steps += [
+        Step("x_0-network: (x_t - √ᾱ_t x_0)/√(1-ᾱ_t) = η_t = σ_0 ε + ψ_t ξ (at x̂_0 = x_0)",
+             u.subs(x0_hat, x0).subs(xt, xt_true), eta_true),
+        Step("... affine in x̂_0 given x_t (so E[· | x_t] moves inside): u(x̂_0) = u(0) - √ᾱ_t/√(1-ᾱ_t)·x̂_0",
+             u - u.subs(x0_hat, 0), -sp.sqrt(ab) / sp.sqrt(1 - ab) * x0_hat),
+        Step("... the inverse of x0_hat: x0_hat at η̂ = u_from_sample gives back x̂_0",
+             st["x0_hat"].subs(eta_hat, u), x0_hat),
+        Step("... and E[ξ | x_t] = μ_ξ + K_t(u - ψ_t μ_ξ) is the xi_hat statement at η̂ = u (any ϕ_t: u is the input "
+             "noise's mean, not the target's)",
+             xi_hat_eta.subs(eta_hat, u).subs({x0_hat: x0}).subs(xt, xt_true),
+             mu + gain * (eta_true - psi * mu)),
+    ]
     return run_steps(
         "xi_posterior", "E[ξ | x_t] in closed form from E[η_t | x_t], for Gaussian q(ξ)",
         ["q(ξ) = N(μ_ξ, Σ_ξ) (dirac, brightness, per_channel, gaussian); ε ~ N(0, I); x_0, ε, ξ independent",
@@ -204,7 +223,8 @@ def derive(perturb: Perturb | None = None, **_):
         "ε̂ = (η̂ - ψ_t ξ̂)/σ_0 and x̂_0 = (x_t - √(1-ᾱ_t) η̂)/√ᾱ_t follow. With ψ_t ≠ ϕ_t the "
         "network's output is the affine image η̂ - (ψ_t-ϕ_t) ξ̂ of η̂, and ξ̂ = μ_ξ + ψ_t Σ_ξ(σ_0² I + "
         "ψ_t ϕ_t Σ_ξ)⁻¹(η̂^tgt - ϕ_t μ_ξ) reads it directly. A v-network gives η̂ by result 'vpred' when ψ_t = ϕ_t, "
-        "and as an affine function of (v̂, x_t) otherwise (ψ_t ϕ_t ≥ 0).",
-        t0, notes=["for Gaussian q(ξ) the output of an ε- or v-network trained on the paper's loss determines E[ξ | x_t] "
+        "and as an affine function of (v̂, x_t) otherwise (ψ_t ϕ_t ≥ 0). An x_0-network's output x̂_0 gives "
+        "E[σ_0 ε + ψ_t ξ | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t), and E[ξ | x_t] from it by the same gain.",
+        t0, notes=["for Gaussian q(ξ) the output of an ε-, v- or x_0-network trained on the paper's loss determines E[ξ | x_t] "
                    "(for ψ_t ≠ ϕ_t when ψ_t ϕ_t ≥ 0): no extra network output is needed",
                    "rank-one: ξ̂ is the same in every component of a group"])

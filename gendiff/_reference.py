@@ -189,3 +189,9 @@ def xi_gain_rank_one_target(psi, phi, sigma0, sigma_c, m):
     """ψ_t σ_c²/(σ_0² + m ψ_t ϕ_t σ_c²): E[ξ_i | x_t] = this · Σ_j η̂^tgt_j when the network predicts
     η̂^tgt = E[σ_0 ε + ϕ_t ξ | x_t] (result 'xi_posterior')."""
     return psi*torch.pow(sigma_c, 2)/(m*phi*psi*torch.pow(sigma_c, 2) + torch.pow(sigma0, 2))
+
+
+def eta_from_sample(x0, x_t, abar):
+    """E[σ_0 ε + ψ_t ξ | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t) from an x_0-network's x̂_0 = x0
+    (diffusers' prediction_type 'sample'); E[ξ | x_t] follows by the gain (result 'xi_posterior')."""
+    return (-torch.sqrt(abar)*x0 + x_t)/torch.sqrt(1 - abar)
