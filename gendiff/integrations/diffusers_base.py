@@ -3,7 +3,8 @@ the training-side methods, set_timesteps and the generalized DDIM jump.
 
 The diffusers boundary [CONVENTIONS "diffusers boundary"]: diffusers' timesteps are 0-based (k = 0..T-1),
 gendiff's steps 1-based (t = 1..T, tables indexed t-1): timestep k is t = k + 1.  :func:`to_step` and
-:func:`to_timestep` are the only two places that convert, and every message here speaks in k.
+:func:`to_timestep` (module `diffusers_config`) are the only two places that convert, and every message
+here speaks in k.
 
 | config key              | gendiff                                                              |
 |-------------------------|----------------------------------------------------------------------|
@@ -25,7 +26,6 @@ Layer: integrations — may import gendiff core and the adapted library; never e
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import numpy as np
@@ -35,74 +35,13 @@ from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, Sch
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..diffusion import q_sample, target_eps, v_from_eps
-from ..samplers import SPACINGS, timesteps as step_grid
-from ..schedules import ScheduleError, make_beta, rescale_zero_terminal_snr
+from ..samplers import timesteps as step_grid
+from ..schedules import ScheduleError
 from ..tables import build_tables
 from ..xi import make_xi
+from .diffusers_config import (BETA_SCHEDULES, FAMILIES, PREDICTION_TYPES, _int, betas_from_config,  # noqa: F401
+                               to_step, to_timestep, validate_options)
 from .diffusers_step import apply_jump, jump_coefs, threshold
-
-FAMILIES = ("per_channel", "brightness", "dirac")
-BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
-PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v", "sample": "sample"}
-
-
-def _int(value, name: str) -> int:
-    """An integer-valued timestep (int, integral float or one-element tensor) as an int, or TypeError."""
-    if torch.is_tensor(value):
-        if value.numel() != 1:
-            raise ValueError(f"{name} must be one timestep, got a tensor of shape {tuple(value.shape)}")
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != int(value):
-        raise TypeError(f"{name} must be an integer (diffusers' 0-based timestep), got {value!r}")
-    return int(value)
-
-
-def to_step(timestep, batch: int | None = None, device=None, T: int | None = None) -> torch.Tensor:
-    """diffusers' 0-based timestep(s) k → gendiff's 1-based steps t = k + 1, as a long tensor (B,).
-
-    batch: one timestep is broadcast to it, otherwise the count must match; T: k must lie in 0..T-1.
-    """
-    k = torch.as_tensor(timestep, device=device)
-    if k.is_floating_point() or k.dtype == torch.bool:
-        if k.dtype == torch.bool or not bool((k == k.round()).all()):
-            raise TypeError(f"timesteps must be integers (diffusers' 0-based k), got {timestep!r}")
-    t = k.to(torch.long).reshape(-1) + 1
-    if batch is not None and t.numel() != batch:
-        if t.numel() != 1:
-            raise ValueError(f"timesteps must be one value or one per sample: got {t.numel()} for a batch of {batch}")
-        t = t.expand(batch)
-    if T is not None and t.numel():
-        lo, hi = torch.aminmax(t)
-        if int(lo) < 1 or int(hi) > T:
-            raise ValueError(f"timesteps must lie in 0..{T - 1} (diffusers' 0-based k), "
-                             f"got range {int(lo) - 1}..{int(hi) - 1}")
-    return t
-
-
-def to_timestep(t):
-    """gendiff's 1-based step(s) t → diffusers' 0-based timestep k = t - 1 (int or long tensor)."""
-    return t - 1
-
-
-def betas_from_config(cfg) -> torch.Tensor:
-    """β_1..β_T (float64) from a diffusers scheduler configuration."""
-    T = cfg.num_train_timesteps
-    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
-        raise ValueError(f"num_train_timesteps must be an integer >= 1, got {T!r}")
-    if cfg.trained_betas is not None:
-        b = torch.as_tensor(np.asarray(cfg.trained_betas, dtype=np.float64))
-        if b.shape != (T,):
-            raise ValueError(f"trained_betas must have num_train_timesteps = {T} entries, got {tuple(b.shape)}")
-    elif cfg.beta_schedule == "linear":
-        b = torch.linspace(cfg.beta_start, cfg.beta_end, T, dtype=torch.float64)
-    elif cfg.beta_schedule == "scaled_linear":
-        b = torch.linspace(math.sqrt(cfg.beta_start), math.sqrt(cfg.beta_end), T, dtype=torch.float64) ** 2
-    elif cfg.beta_schedule == "squaredcos_cap_v2":
-        b = make_beta("cosine", T)
-    else:
-        raise ValueError(f"beta_schedule must be one of {BETA_SCHEDULES} (or give trained_betas), "
-                         f"got {cfg.beta_schedule!r}")
-    return rescale_zero_terminal_snr(b) if cfg.rescale_betas_zero_snr else b
 
 
 class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
@@ -113,26 +52,22 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
     init_noise_sigma = 1.0      # latents= pass through pipelines unchanged; see initial_latents
     _large_variance = False     # DDPM's variance_type='fixed_large'
 
+    @classmethod
+    def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
+        """diffusers' from_config; the keys of another scheduler's configuration that this one does not take
+        (PNDM's skip_prk_steps, Euler's use_karras_sigmas, ...) are kept in its config, so that a round trip
+        back to that scheduler (``Stock.from_config(sched.config)``) keeps every value."""
+        model, unused = super().from_config(config, return_unused_kwargs=True, **kwargs)
+        if isinstance(config, dict):
+            foreign = {k: v for k, v in config.items() if not k.startswith("_") and k not in model.config}
+            if foreign:
+                model.register_to_config(**foreign)
+        return (model, unused) if return_unused_kwargs else model
+
     def _setup(self):
         """Validate the configuration and build the float64 tables, once."""
         cfg = self.config
-        if cfg.prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"prediction_type must be one of {sorted(PREDICTION_TYPES)}, got {cfg.prediction_type!r}")
-        if cfg.timestep_spacing not in SPACINGS:
-            raise ValueError(f"timestep_spacing must be one of {SPACINGS}, got {cfg.timestep_spacing!r}")
-        r, mx = cfg.dynamic_thresholding_ratio, cfg.sample_max_value
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r <= 1:
-            raise ValueError(f"dynamic_thresholding_ratio must be a number in [0, 1], got {r!r}")
-        if isinstance(mx, bool) or not isinstance(mx, (int, float)) or not 1 <= mx < math.inf:
-            raise ValueError(f"sample_max_value must be a finite number >= 1, got {mx!r}")
-        off = cfg.steps_offset
-        if isinstance(off, bool) or not isinstance(off, (int, np.integer)) or off < 0:
-            raise ValueError(f"steps_offset must be an integer >= 0, got {off!r}")
-        sc = cfg.sigma_c
-        if isinstance(sc, bool) or not isinstance(sc, (int, float)) or not 0 <= sc < math.inf:
-            raise ValueError(f"sigma_c (std of each z of q(ξ)) must be a finite number >= 0, got {sc!r}")
-        if cfg.xi_family not in FAMILIES:
-            raise ValueError(f"xi_family must be one of {FAMILIES}, got {cfg.xi_family!r}")
+        validate_options(cfg)
         if cfg.xi_family == "dirac":
             self.xi_family = make_xi("dirac")
         else:
