@@ -56,7 +56,11 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
     def from_config(cls, config=None, return_unused_kwargs=False, **kwargs):
         """diffusers' from_config; the keys of another scheduler's configuration that this one does not take
         (PNDM's skip_prk_steps, Euler's use_karras_sigmas, ...) are kept in its config, so that a round trip
-        back to that scheduler (``Stock.from_config(sched.config)``) keeps every value."""
+        back to that scheduler (``Stock.from_config(sched.config)``) keeps every value.  Values the other
+        scheduler took by default are kept too (diffusers would replace them by this class's defaults, and
+        ours differ in timestep_spacing and clip_sample)."""
+        if isinstance(config, dict):
+            config = {k: v for k, v in config.items() if k != "_use_default_values"}
         model, unused = super().from_config(config, return_unused_kwargs=True, **kwargs)
         if isinstance(config, dict):
             foreign = {k: v for k, v in config.items() if not k.startswith("_") and k not in model.config}
