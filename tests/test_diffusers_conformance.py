@@ -280,3 +280,23 @@ def test_compatibles_are_the_stock_classes():
         assert all(isinstance(getattr(diffusers, n), type) for n in names)
         assert set(names) == set(DDIMScheduler._compatibles)
         assert {type(c).__name__ for c in [DDIMScheduler.from_config(Ours().config)]} == {"DDIMScheduler"}
+
+
+def test_jump_coefficients_are_computed_once_per_set_timesteps(monkeypatch):
+    """step validates and builds a jump's coefficients once per set_timesteps (and η), not once per call; a
+    configuration edited in place (as StableDiffusionPipeline does with clip_sample) applies at set_timesteps."""
+    import gendiff.integrations.diffusers_base as base
+    calls = []
+    real = base.jump_coefs
+    monkeypatch.setattr(base, "jump_coefs", lambda *a, **k: calls.append(a[1:3]) or real(*a, **k))
+    s = GeneralizedDDIMScheduler(sigma_c=0.5)
+    x = 3 * torch.randn(SHAPE)
+    for _ in range(2):
+        s.set_timesteps(5)
+        for _ in range(3):
+            for k in s.timesteps:
+                s.step(x, k, x)
+    assert len(calls) == 10 and len(set(calls)) == 5
+    s.register_to_config(clip_sample=True)
+    s.set_timesteps(5)
+    assert s.step(x, 999, x).pred_original_sample.abs().max() <= 1.0
