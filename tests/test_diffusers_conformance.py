@@ -300,3 +300,38 @@ def test_jump_coefficients_are_computed_once_per_set_timesteps(monkeypatch):
     s.register_to_config(clip_sample=True)
     s.set_timesteps(5)
     assert s.step(x, 999, x).pred_original_sample.abs().max() <= 1.0
+
+
+@pytest.mark.parametrize("steps", [1, 10, 50, 999, 1000])
+@pytest.mark.parametrize("offset", [0, 1])
+def test_a_core_grid_that_starts_at_T(monkeypatch, steps, offset):
+    """set_timesteps takes its grid from gendiff.samplers.timesteps; where that grid gets t = T prepended
+    ('leading' starts below T), steps_offset moves the other steps only, and after the first step the
+    jumps equal stock's (SD's DDIM settings: steps_offset=1, set_alpha_to_one=False)."""
+    import gendiff.integrations.diffusers_base as base
+    core = base.step_grid
+    monkeypatch.setattr(base, "step_grid", lambda T, n, sp: ([T] if core(T, n, sp)[0] < T else []) + core(T, n, sp))
+    cfg = dict(timestep_spacing="leading", steps_offset=offset, set_alpha_to_one=False)
+    ours, stock = pair("ddim", **cfg)
+    if offset and steps == 1000:
+        with pytest.raises(ValueError, match="steps_offset"):
+            ours.set_timesteps(steps)
+        return
+    for s in (ours, stock):
+        s.set_timesteps(steps)
+    ks = grid(ours, stock)
+    assert ours.timesteps[0] == 999 and len(ours.timesteps) == len(ks) + (ks[0] != 999)
+    assert compare(ours, stock, ks[:20] + ks[-20:], eta=0.3) <= 1e-10
+
+
+def test_initial_latents_from_a_start_object():
+    """initial_latents(start=...) returns start.draw(shape, tables, xi_family, generator=, device=, dtype=)."""
+    class Stub:
+        def draw(self, shape, tables, xi_family, *, generator, device, dtype):
+            self.seen = (shape, tables, xi_family, generator, device, dtype)
+            return torch.full(shape, 7.0, dtype=dtype, device=device)
+    s, stub, g = GeneralizedDDIMScheduler(sigma_c=0.5), Stub(), torch.Generator().manual_seed(0)
+    x = s.initial_latents([2, 3, 4, 4], generator=g, dtype=torch.float64, start=stub)
+    assert torch.equal(x, torch.full((2, 3, 4, 4), 7.0, **F64))
+    assert stub.seen == ((2, 3, 4, 4), s.tables, s.xi_family, g, None, torch.float64)
+    assert not torch.equal(s.initial_latents((2, 3, 4, 4), generator=g, dtype=torch.float64), x)
