@@ -1,10 +1,10 @@
 """diffusers schedulers for the generalized model [2412.03134], with ξ ~ q(ξ) in training and sampling.
 
-Install with ``pip install 'gendiff[diffusers]'`` (a pinned diffusers; it pulls no torch).
+Install with ``pip install 'gendiff[diffusers]'`` (pinned diffusers and transformers; they pull no torch).
 
 | class                      | stock counterpart | `step`                                                      |
 |----------------------------|-------------------|-------------------------------------------------------------|
-| `GeneralizedDDPMScheduler` | `DDPMScheduler`   | ancestral: the η = 1 jump to the next timestep (posterior q(x_s | x_t, x̂_0, ξ̂), variance σ_0² β̃) |
+| `GeneralizedDDPMScheduler` | `DDPMScheduler`   | ancestral: the η = 1 jump to the next timestep (posterior q(x_s | x_t, x̂_0, ξ̂), variance σ_0² β̃; 'fixed_large': σ_0²(1 − ᾱ_t/ᾱ_s)) |
 | `GeneralizedDDIMScheduler` | `DDIMScheduler`   | generalized DDIM jump with ξ̂ = E[ξ | x_t] (any η in [0, 1]) |
 
 Both take a stock scheduler's configuration (``from_config(pipe.scheduler.config, xi_family=..., ...)``),
@@ -19,10 +19,12 @@ scheduler to a stock DDIMScheduler in its constructor: assign ``pipe.scheduler =
 them, run the denoising loop yourself (README "Use it in diffusers").  Timesteps at this boundary are
 diffusers' 0-based k (t = k + 1 inside gendiff; see `diffusers_base`).
 
-Differences from the stock schedulers at ξ ≡ 0 (each with its reason) are listed in the README section
-"Use it in diffusers"; in short: defaults timestep_spacing='trailing' and clip_sample=False; on the grid of
-`set_timesteps` `step` jumps to the next grid timestep (stock DDIM jumps by T // num_inference_steps also
-there); no noise at the last jump; ε-prediction at ᾱ_t = 0 raises; learned variances are refused.
+Differences from the stock schedulers at ξ ≡ 0 (tests/test_diffusers_conformance.py checks the rest):
+defaults timestep_spacing='trailing' and clip_sample=False (sampling starts at t = T; clipping suits only data
+in [-1, 1]); the core grid prepends T-1 where 'leading' starts below it; on the grid `step` jumps to the next
+grid timestep (stock DDIM jumps by T // num_inference_steps there too; off the grid both use that rule); no
+noise at the last jump; ε-prediction at ᾱ_t = 0 raises (stock: non-finite); learned variances and
+'fixed_large_log' are refused; DDPM off the grid follows DDIM's rule (stock: IndexError).
 
 Layer: integrations — may import gendiff core and the adapted library; never experiments or cli.
 """
