@@ -215,9 +215,10 @@ def test_messages_speak_in_0_based_timesteps():
     with pytest.raises(ValueError) as e:
         s.set_timesteps(timesteps=[1000, 5])
     assert "0..999" in one_line(e)
-    with pytest.raises(TypeError) as e:
-        s.step(x, 2.5, x)
-    assert "0-based" in one_line(e)
+    for bad in (2.5, float("nan"), "999"):
+        with pytest.raises(TypeError) as e:
+            s.step(x, bad, x)
+        assert "0-based" in one_line(e)
 
 
 @pytest.mark.parametrize("call,msg", [

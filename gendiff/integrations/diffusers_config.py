@@ -27,7 +27,8 @@ def _int(value, name: str) -> int:
         if value.numel() != 1:
             raise ValueError(f"{name} must be one timestep, got a tensor of shape {tuple(value.shape)}")
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value != int(value):
         raise TypeError(f"{name} must be an integer (diffusers' 0-based timestep), got {value!r}")
     return int(value)
 
