@@ -164,8 +164,7 @@ def test_sample_prediction_xi_equals_the_generated_reference():
 
 def test_sample_statement_negative_control():
     """A structural mistake in u_from_sample (1-ᾱ_t for √(1-ᾱ_t)) is rejected by the proof."""
-    from derivations import xi_posterior as X
-    assert X.derive().proved
+    from derivations import xi_posterior as X           # the unperturbed proof: tests/test_derivations.py
     wrong = {"u_from_sample": lambda e: e * X.sp.sqrt(1 - X.ab) / (1 - X.ab)}
     assert not X.derive(perturb=wrong).proved
 
