@@ -335,3 +335,27 @@ def test_initial_latents_from_a_start_object():
     assert torch.equal(x, torch.full((2, 3, 4, 4), 7.0, **F64))
     assert stub.seen == ((2, 3, 4, 4), s.tables, s.xi_family, g, None, torch.float64)
     assert not torch.equal(s.initial_latents((2, 3, 4, 4), generator=g, dtype=torch.float64), x)
+
+
+def test_base_class_serves_a_subclass_with_a_smaller_configuration():
+    """GeneralizedSchedulerBase for other schedulers: a configuration without the step options (thresholding,
+    clip_sample, steps_offset, ...) takes diffusers' defaults; _jump and _ddim give the DDIM jump."""
+    from diffusers.configuration_utils import register_to_config
+    from gendiff.integrations.diffusers_base import GeneralizedSchedulerBase
+
+    class Minimal(GeneralizedSchedulerBase):
+        @register_to_config
+        def __init__(self, *, num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
+                     trained_betas=None, prediction_type="epsilon", timestep_spacing="trailing",
+                     rescale_betas_zero_snr=False, sigma0=1.0, xi_family="per_channel", sigma_c=0.5, gamma="balanced"):
+            self._setup()
+
+        def step(self, model_output, timestep, sample):
+            t, s = self._jump(timestep)
+            return self._ddim(model_output, t, s, sample, 0.0, None, None)[0]
+
+    m, ref = Minimal(), GeneralizedDDIMScheduler(sigma_c=0.5)
+    for s in (m, ref):
+        s.set_timesteps(10)
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(m.step(x, 499, x), ref.step(x, 499, x).prev_sample)

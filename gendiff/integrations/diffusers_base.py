@@ -40,7 +40,7 @@ from ..schedules import ScheduleError
 from ..tables import build_tables
 from ..xi import make_xi
 from .diffusers_config import (BETA_SCHEDULES, FAMILIES, PREDICTION_TYPES, _int, betas_from_config,  # noqa: F401
-                               to_step, to_timestep, validate_options)
+                               options, to_step, to_timestep, validate_options)
 from .diffusers_step import apply_jump, jump_coefs, threshold
 
 
@@ -108,11 +108,11 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     def _options(self):
         """The step options read from the configuration (again at each set_timesteps: pipelines edit it)."""
-        cfg = self.config
-        if cfg.thresholding:
-            self._clip = partial(threshold, ratio=cfg.dynamic_thresholding_ratio, max_value=cfg.sample_max_value)
-        elif cfg.clip_sample:
-            r = cfg.clip_sample_range
+        opt = options(self.config)
+        if opt["thresholding"]:
+            self._clip = partial(threshold, ratio=opt["dynamic_thresholding_ratio"], max_value=opt["sample_max_value"])
+        elif opt["clip_sample"]:
+            r = opt["clip_sample_range"]
             self._clip = lambda x: x.clamp(-r, r)                # noqa: E731
         else:
             self._clip = None
@@ -208,7 +208,7 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= T:
                 raise ValueError(f"num_inference_steps must be an integer in 1..{T}, got {n!r}")
             grid = step_grid(T, int(n), self.config.timestep_spacing)
-            off = self.config.steps_offset
+            off = options(self.config)["steps_offset"]
             if self.config.timestep_spacing == "leading" and off:
                 pre = len(grid) > n                                 # the core grid starts with a prepended t = T
                 body = [t + off for t in grid[int(pre):]]

@@ -87,20 +87,32 @@ def _number(value, name: str, lo: float, hi: float, what: str):
         raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
+#: step options with diffusers' defaults, for a subclass whose configuration does not declare them all
+OPTION_DEFAULTS = dict(thresholding=False, dynamic_thresholding_ratio=0.995, sample_max_value=1.0, clip_sample=False,
+                       clip_sample_range=1.0, steps_offset=0)
+
+
+def options(cfg) -> dict:
+    """The step options of a configuration (OPTION_DEFAULTS where it has no such key)."""
+    return {k: cfg.get(k, v) for k, v in OPTION_DEFAULTS.items()}
+
+
 def validate_options(cfg) -> None:
     """One-line ValueErrors for the configuration keys that are plain options (β and γ are checked where built)."""
     if cfg.prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {sorted(PREDICTION_TYPES)}, got {cfg.prediction_type!r}")
     if cfg.timestep_spacing not in SPACINGS:
         raise ValueError(f"timestep_spacing must be one of {SPACINGS}, got {cfg.timestep_spacing!r}")
-    _number(cfg.dynamic_thresholding_ratio, "dynamic_thresholding_ratio", 0, 1, "a number in [0, 1]")
-    _number(cfg.sample_max_value, "sample_max_value", 1, math.inf, "a finite number >= 1")
-    if not math.isfinite(cfg.sample_max_value):
-        raise ValueError(f"sample_max_value must be a finite number >= 1, got {cfg.sample_max_value!r}")
-    _number(cfg.clip_sample_range, "clip_sample_range", 0, math.inf, "a finite number > 0")
-    if not 0 < cfg.clip_sample_range < math.inf:
-        raise ValueError(f"clip_sample_range must be a finite number > 0, got {cfg.clip_sample_range!r}")
-    off = cfg.steps_offset
+    opt = options(cfg)
+    _number(opt["dynamic_thresholding_ratio"], "dynamic_thresholding_ratio", 0, 1, "a number in [0, 1]")
+    mx, r = opt["sample_max_value"], opt["clip_sample_range"]
+    _number(mx, "sample_max_value", 1, math.inf, "a finite number >= 1")
+    if not math.isfinite(mx):
+        raise ValueError(f"sample_max_value must be a finite number >= 1, got {mx!r}")
+    _number(r, "clip_sample_range", 0, math.inf, "a finite number > 0")
+    if not 0 < r < math.inf:
+        raise ValueError(f"clip_sample_range must be a finite number > 0, got {r!r}")
+    off = opt["steps_offset"]
     if isinstance(off, bool) or not isinstance(off, (int, np.integer)) or off < 0:
         raise ValueError(f"steps_offset must be an integer >= 0, got {off!r}")
     sc = cfg.sigma_c
