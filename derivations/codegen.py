@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.pytorch import TorchPrinter
 
-from . import balanced, brightness, ddim, elbo, forward, offset, posterior, vpred, xi_posterior
+from . import balanced, brightness, ddim, elbo, forward, offset, posterior, start_mismatch, vpred, xi_posterior
 from .symbols import ABAR, abar_T, abar_prev, alpha, c_prev, gamma, sigma0, sigma_t2, xt
 
 TARGET = Path(__file__).resolve().parent.parent / "gendiff" / "_reference.py"
@@ -186,6 +186,7 @@ def _schedule(beta):
          "    η̂^tgt = E[σ_0 ε + ϕ_t ξ | x_t] (result 'xi_posterior').",
          [xp["gain_rank_one_target"]], xsub),
     ]
+    direct += start_mismatch.reference()
     for name, args, doc, stmts, sub in direct:
         printer = ReferencePrinter(set(args.replace(",", "").split()))
         parts.append(_fn(name, args, doc, f"    return {', '.join(printer.doprint(e.subs(sub)) for e in stmts)}"))
