@@ -66,15 +66,18 @@ def _check_start_law(x, tables, leak, n, N, alpha):
         chi2_variance(flat[:, c] @ Q[:, 1:], s0**2 * om, alpha=alpha / k, what=f"channel {c} detail")
 
 
-@pytest.mark.parametrize("shape,family", [((40000, 2, 3, 3), "dirac"), ((40000, 6), "brightness")])
-def test_start_law_by_chi2(shape, family):
+@pytest.mark.parametrize("shape,method", [((40000, 2, 3, 3), "base"), ((40000, 6), "proposed"), ((40000, 6), "offset")])
+def test_start_law_by_chi2(shape, method):
+    """Base (ξ = 0), proposed (c_T = 1, ξ ~ N(0, 0.7² 1 1ᵀ)) and offset tables (c_T = w√(1-ᾱ_T) ≠ 1, ξ of its
+    training family, σ_c = 1) with σ_0 = 0.8."""
     g = torch.Generator().manual_seed(1)
     C = shape[1] if len(shape) == 4 else 1
     leak = SignalLeak(mean=[0.3, -0.2][:C], var=[0.25, 0.5][:C])
-    m = make_method("base" if family == "dirac" else "proposed", BETA, sigma0=0.8, sigma_c=0.7)
+    m = make_method(method, BETA, sigma0=0.8, sigma_c=0.7, w=0.5)
+    fam = m.xi_train if method == "offset" else m.xi_start
     n = shape[-1] if len(shape) == 2 else shape[2] * shape[3]
-    N = n * 0.7**2 if family == "brightness" else 0.0
-    x = leak.draw(shape, m.tables, m.xi_start, generator=g, dtype=torch.float64)
+    N = n * {"base": 0.0, "proposed": 0.7**2, "offset": 1.0}[method]
+    x = leak.draw(shape, m.tables, fam, generator=g, dtype=torch.float64)
     _check_start_law(x, m.tables, leak, n, N, ALPHA)
 
 
