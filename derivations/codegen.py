@@ -12,7 +12,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.pytorch import TorchPrinter
 
-from . import balanced, brightness, ddim, elbo, forward, offset, posterior, vpred, xi_posterior
+from . import balanced, brightness, ddim, elbo, forward, offset, posterior, start_mismatch, vpred, xi_posterior
 from .symbols import ABAR, abar_T, abar_prev, alpha, c_prev, gamma, sigma0, sigma_t2, xt
 
 TARGET = Path(__file__).resolve().parent.parent / "gendiff" / "_reference.py"
@@ -190,6 +190,7 @@ def _schedule(beta):
                    "E[σ_0 ε + ψ_t ξ | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t) from an x_0-network's x̂_0 = x0\n"
                    "    (diffusers' prediction_type 'sample'); E[ξ | x_t] follows by the gain (result 'xi_posterior').",
                    [xp["u_from_sample"]], {vpred.ab: S["abar"], xt: S["x_t"], xi_posterior.x0_hat: S["x0"]}))
+    direct += start_mismatch.reference()
     for name, args, doc, stmts, sub in direct:
         printer = ReferencePrinter(set(args.replace(",", "").split()))
         parts.append(_fn(name, args, doc, f"    return {', '.join(printer.doprint(e.subs(sub)) for e in stmts)}"))

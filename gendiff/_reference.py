@@ -195,3 +195,28 @@ def eta_from_sample(x0, x_t, abar):
     """E[σ_0 ε + ψ_t ξ | x_t] = (x_t - √ᾱ_t x̂_0)/√(1-ᾱ_t) from an x_0-network's x̂_0 = x0
     (diffusers' prediction_type 'sample'); E[ξ | x_t] follows by the gain (result 'xi_posterior')."""
     return (-torch.sqrt(abar)*x0 + x_t)/torch.sqrt(1 - abar)
+
+
+def start_mismatch_wsq(abar_t, c_t, lam, N, sigma0):
+    """|w_t|² = ᾱ_t λ + c_t² N + σ_0²(1-ᾱ_t): Var of z_t = 1ᵀx_t/√n (result 'start_mismatch')."""
+    return N*torch.pow(c_t, 2) + abar_t*lam + torch.pow(sigma0, 2)*(1 - abar_t)
+
+
+def start_mismatch_gains(abar_t, c_t, lam, N, sigma0):
+    """(g_0, g_ξ): E[z_0|z_t] = g_0 z_t, E[z_ξ|z_t] = g_ξ z_t for Gaussian data (result 'start_mismatch')."""
+    return torch.sqrt(abar_t)*lam/(N*torch.pow(c_t, 2) + abar_t*lam + torch.pow(sigma0, 2)*(1 - abar_t)), N*c_t/(N*torch.pow(c_t, 2) + abar_t*lam + torch.pow(sigma0, 2)*(1 - abar_t))
+
+
+def start_mismatch_ddim_factor(abar_t, abar_s, c_t, c_s, g0, gxi):
+    """J of the deterministic jump t → s on z, given the gains (result 'start_mismatch', k of 'ddim')."""
+    return torch.sqrt(abar_s)*g0 + c_s*gxi + torch.sqrt(1 - abar_s)*(-torch.sqrt(abar_t)*g0 - c_t*gxi + 1)/torch.sqrt(1 - abar_t)
+
+
+def start_mismatch_jump_factor(abar_t, abar_s, c_t, c_s, lam, N, sigma0):
+    """J = w_s·w_t/|w_t|²: the deterministic jump with exact gains (result 'start_mismatch')."""
+    return (N*c_s*c_t + torch.sqrt(abar_s)*torch.sqrt(abar_t)*lam + torch.pow(sigma0, 2)*torch.sqrt(1 - abar_s)*torch.sqrt(1 - abar_t))/(N*torch.pow(c_t, 2) + abar_t*lam + torch.pow(sigma0, 2)*(1 - abar_t))
+
+
+def start_mismatch_kl(rho, d2):
+    """KL(N(δ, ρ v) ‖ N(0, v)) = (ρ - 1 - log ρ + d²)/2, d² = δ²/v (result 'start_mismatch')."""
+    return (1/2)*d2 + (1/2)*rho - 1/2*torch.log(rho) - 1/2

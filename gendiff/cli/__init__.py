@@ -11,10 +11,10 @@ import os
 import sys
 
 from ..errors import InputError
-from . import coefficients, derive, experiment, report, verify_offset
+from . import brightness_check, coefficients, derive, experiment, report, verify_offset
 from ._common import Parser, UsageError
 
-SUBCOMMANDS = (derive, coefficients, verify_offset, report, experiment)
+SUBCOMMANDS = (derive, coefficients, verify_offset, report, experiment, brightness_check)
 __all__ = ["UsageError", "build_parser", "main"]
 
 

@@ -1,0 +1,87 @@
+"""Result 'start_mismatch': proved, structural mistakes rejected, generated functions equal the statements."""
+import pytest
+import sympy as sp
+import torch
+
+from derivations import start_mismatch as sm
+from derivations.symbols import abar_T, sigma0
+from gendiff import _reference as R
+
+
+@pytest.fixture(scope="module")
+def proved():
+    return sm.derive()
+
+
+def test_proved(proved):
+    assert proved.proved, proved.failed_steps()
+    assert len(proved.steps) >= 40
+
+
+@pytest.mark.parametrize("statement,change", [
+    ("leak_noise_var", lambda e: sigma0**2),                             # unit-variance noise instead of σ_0²(1-ᾱ_T)
+    ("leak_mean", lambda e: e / sp.sqrt(abar_T)),                         # offset without the √ᾱ_T factor
+    ("leak_var", lambda e: e.subs(sm.c_T, 0) + sm.c_T * sm.Nx),          # c_T instead of c_T²
+    ("start_proposed", lambda e: sigma0**2),                              # ξ forgotten in the proposed start
+    ("ratio_base", lambda e: 1 + abar_T * sm.lam / sigma0**2),            # 1 + r: dropping -ᾱ_T
+    ("ratio_proposed", lambda e: e.subs(sm.Nx, 0)),                       # the base ratio for the proposed one
+    ("kl", lambda e: (sm.rho - 1 + sm.d2) / 2),                           # KL without -log ρ
+    ("kl", lambda e: e.subs(sm.d2, 0)),                                   # mean shift dropped
+    ("jump_factor", lambda e: e.subs(sm.c_s, 0)),                         # ξ̂ term dropped from the jump
+    ("jump_factor", lambda e: e * sp.sqrt(sm.ab_t / sm.ab_s)),            # ancestral k in the deterministic jump
+    ("jump_gains", lambda e: e.subs(sm.kk, 1)),                           # residual kept whole (k = 1)
+    ("anc_factor", lambda e: e.subs(sm.c_s, 0)),                          # ξ̂ term dropped from the ancestral step
+    ("gain_x0", lambda e: e / sp.sqrt(sm.ab_t)),                          # Cov(z_0, z_t) without √ᾱ_t
+    ("start_scaling", lambda e: sm.S0),                                   # S_0 not divided by |w_T|²
+    ("step_var", lambda e: sm.kk * sm.Vt + sm.s2),                        # J instead of J²
+    ("step_var", lambda e: sm.kk**2 * sm.Vt),                             # noise forgotten (t ≥ 2)
+    ("cs_gap", lambda e: sp.Add(*e.args[:-1])),                           # one of Lagrange's three squares missing
+    ("lim_ratio_proposed", lambda e: 1 + abar_T * sm.V / sigma0**2),      # σ_0² where σ_c² belongs
+])
+def test_structural_mistakes_rejected(statement, change):
+    assert not sm.derive(perturb={statement: change}).proved
+
+
+def _rand(g, *shape, lo=0.05, hi=0.95):
+    return lo + (hi - lo) * torch.rand(*shape, generator=g, dtype=torch.float64)
+
+
+def test_generated_functions_equal_statements():
+    """Generated code vs the statements evaluated by SymPy at random points (and the vector form J = w_s·w_t/|w_t|²)."""
+    g = torch.Generator().manual_seed(3)
+    st = sm.statements()
+    for _ in range(20):
+        at, as_ = sorted(_rand(g, 2).tolist())
+        ct, cs, lam, N, s0 = (_rand(g, 1, lo=-2, hi=2).item(), _rand(g, 1, lo=-2, hi=2).item(),
+                              _rand(g, 1, hi=50).item(), _rand(g, 1, hi=50).item(), _rand(g, 1, lo=0.3, hi=2).item())
+        T = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+        sub = {sm.ab_t: at, sm.ab_s: as_, sm.c_t: ct, sm.c_s: cs, sm.lam: lam, sm.Nx: N, sigma0: s0}
+        wsq = float(st["wsq"].subs(sub))
+        assert abs(R.start_mismatch_wsq(T(at), T(ct), T(lam), T(N), T(s0)).item() - wsq) <= 1e-12 * wsq
+        g0, gx = R.start_mismatch_gains(T(at), T(ct), T(lam), T(N), T(s0))
+        J = R.start_mismatch_jump_factor(T(at), T(as_), T(ct), T(cs), T(lam), T(N), T(s0)).item()
+        Jd = R.start_mismatch_ddim_factor(T(at), T(as_), T(ct), T(cs), g0, gx).item()
+        wt = torch.tensor([at**0.5 * lam**0.5, ct * N**0.5, s0 * (1 - at)**0.5], dtype=torch.float64)
+        ws = torch.tensor([as_**0.5 * lam**0.5, cs * N**0.5, s0 * (1 - as_)**0.5], dtype=torch.float64)
+        Jv = float(ws @ wt / (wt @ wt))
+        assert abs(J - Jv) <= 1e-12 * abs(Jv) + 1e-14 and abs(Jd - Jv) <= 1e-12 * abs(Jv) + 1e-14
+        cos2 = float((ws @ wt) ** 2 / ((ws @ ws) * (wt @ wt)))
+        assert cos2 <= 1 + 1e-15 and abs(J**2 * float(wt @ wt) / float(ws @ ws) - cos2) <= 1e-12
+        rho_, d2_ = _rand(g, 1, lo=0.01, hi=20).item(), _rand(g, 1, hi=3).item()
+        kl = float(st["kl"].subs({sm.rho: rho_, sm.d2: d2_}))
+        assert abs(R.start_mismatch_kl(T(rho_), T(d2_)).item() - kl) <= 1e-12 * max(kl, 1e-3)
+
+
+def test_kl_direction_and_limits():
+    """KL(q ‖ p) of two zero-mean Gaussians by quadrature vs the closed form, and the n → ∞ regimes."""
+    vq, vp = 3.0, 0.7  # float64 throughout
+    x = torch.linspace(-40, 40, 400001, dtype=torch.float64)
+    lq = -x**2 / (2 * vq) - 0.5 * torch.log(torch.tensor(2 * torch.pi * vq, dtype=torch.float64))
+    lp = -x**2 / (2 * vp) - 0.5 * torch.log(torch.tensor(2 * torch.pi * vp, dtype=torch.float64))
+    kl_num = float(torch.trapezoid(lq.exp() * (lq - lp), x))
+    assert abs(kl_num - R.start_mismatch_kl(torch.tensor(vq / vp, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)).item()) < 1e-9
+    st = sm.statements()
+    prop = st["ratio_proposed"].subs({sm.lam: 10**6 * sm.V, sm.Nx: 10**6 * sm.sigma_c**2})
+    lim = st["lim_ratio_proposed"]
+    vals = {abar_T: sp.Rational(47, 10000), sm.V: sp.Rational(1, 3), sm.sigma_c: 1, sigma0: 1}
+    assert abs(float(prop.subs(vals)) - float(lim.subs(vals))) < 1e-5
