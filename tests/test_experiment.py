@@ -1,6 +1,7 @@
 """Datasets, metrics, the empirical oracle, resumable training and a smoke experiment."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,3 +186,36 @@ def test_thread_count_does_not_change_results(tmp_path):
         torch.set_num_threads(n_threads)
     keys = ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "loss_curve", "val_curve", "hist_gen")
     assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]
+
+
+_JOBS_SCRIPT = """
+import sys, torch
+from pathlib import Path
+from gendiff.experiments.runner import PROFILES, run_one
+threads, global_seed, root = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(global_seed)
+torch.rand(global_seed)                       # a different global RNG state in each process
+for job in sys.argv[4:]:
+    cfg, n = job.split(":")
+    run_one("cylinder", cfg, int(n), 0, PROFILES["smoke"], root, torch.device("cpu"), progress=False)
+"""
+
+
+def test_a_job_gives_the_same_bytes_whatever_ran_before(tmp_path):
+    """Each job seeds its model, data and sampler from its own seed: run in two fresh processes, in opposite
+    orders, after different global seeds, on 1 and on 2 threads, it writes the same result.json and weights."""
+    import os
+    import subprocess
+    import sys
+    jobs = ["base:2", "proposed-sc1:2"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for k, (threads, seed, order) in enumerate(((1, 1, jobs), (2, 2, jobs[::-1]))):
+        subprocess.run([sys.executable, "-c", _JOBS_SCRIPT, str(threads), str(seed), str(tmp_path / f"r{k}")]
+                       + order, check=True, env=env, timeout=600)
+    for job in jobs:
+        cfg, n = job.split(":")
+        a, b = (tmp_path / f"r{k}" / cfg / f"n{n}" / "s0" for k in (0, 1))
+        assert (a / "result.json").read_bytes() == (b / "result.json").read_bytes(), job
+        wa, wb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
+        assert all(torch.equal(wa[key], wb[key]) for key in wa), job

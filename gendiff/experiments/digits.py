@@ -42,6 +42,7 @@ from .metrics import brightness, mmd, w1_brightness
 from .runfiles import RunFileError, resolve_device, why
 from .sampling import parse
 from .train import save_state, train
+from .models import build_seeded
 from .unet import UNet, n_params
 
 DATASET = "digits-brightness"
@@ -146,8 +147,7 @@ def _seed(*parts) -> int:
 
 def _load_or_train(cfg, seed, prof, d: Path, device, progress):
     method = build_method(cfg, prof.T)
-    torch.manual_seed(seed)
-    model = UNet(1, ch=prof.ch).to(device)
+    model = build_seeded(lambda: UNet(1, ch=prof.ch), seed, device)
     if (d / "model.pt").exists():
         try:
             model.load_state_dict(torch.load(d / "model.pt", map_location=device, weights_only=True))

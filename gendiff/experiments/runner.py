@@ -7,6 +7,12 @@ runs/<dataset>/<profile>/<method>/n<n>/s<seed>/ with a resumable checkpoint and,
 (model.pt); finished runs (result.json) are skipped on a re-run, except that samplers added to the profile
 later are run on the stored weights.  Aggregates go to reports/experiments/<dataset>[-<profile>]/.
 
+Every job is reproducible from its own seed: the model's initial weights (`models.build_seeded`), the training
+batches and noise (`train`), the data splits (`data.make_split`) and the sampler's x_T (`sampling.draw`) come
+from explicit generators, so a job writes the same result.json bytes alone, after other jobs, in a shard or
+after a resume (tests/test_experiment.py::test_a_job_gives_the_same_bytes_whatever_ran_before).  Wall times go
+to timing.json beside result.json.
+
 A run folder is created when its job starts and removed again if the job fails before leaving a
 checkpoint, so no empty folders are left behind.  Metric values are stored with METRIC_DIGITS significant
 digits, so that results are byte-stable across machines and thread counts.  A result.json or checkpoint
@@ -30,7 +36,7 @@ from ..methods import Method, make_method
 from ..schedules import make_beta, rescale_zero_terminal_snr
 from .data import make_split
 from .metrics import METRIC_DIGITS, significant
-from .models import MLPDenoiser
+from .models import MLPDenoiser, build_seeded
 from .oracle import EmpiricalOracle
 from .runfiles import RunFileError, make_dirs, read_result, remove_if_empty, resolve_device, why
 from .sampling import histogram, sample_and_score
@@ -142,7 +148,7 @@ def _model(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, method)
         train_x = make_split(dataset, n, "train", prof.n_train)
         return EmpiricalOracle(train_x[: prof.oracle_train], method.tables.to(device), sigma_c=_xi_sigma(method),
                                pred=pred).to(device), torch.float64, hist
-    model = MLPDenoiser(n).to(device)   # hidden width min(256, max(128, 4n))
+    model = build_seeded(lambda: MLPDenoiser(n), seed, device)   # hidden width min(256, max(128, 4n))
     weights = d / "model.pt"
     if weights.exists():
         try:
@@ -150,7 +156,6 @@ def _model(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, method)
         except Exception as e:          # any unreadable or mismatched file: name it
             raise RunFileError(f"corrupt run file {str(weights)!r} ({why(e)}): delete its folder to retrain") from None
     else:
-        torch.manual_seed(seed)
         hist = train(model, method, make_split(dataset, n, "train", prof.n_train), steps=prof.steps,
                      batch=prof.batch, pred=pred, seed=seed, ckpt=d / "ckpt.pt",
                      val=make_split(dataset, n, "val", min(1000, prof.n_test)), device=device, progress=progress,
@@ -173,9 +178,10 @@ def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, previ
     t0 = time.perf_counter()
     model, dtype, hist = _model(dataset, cfg, n, seed, prof, d, device, pred, progress, method)
     t_train = time.perf_counter() - t0
-    have.update(sample_and_score([s for s in wanted if s not in have], model, method, ref, n_gen=prof.n_gen,
-                                 pred=pred, seed=seed, device=device, dtype=dtype, what=f"{cfg} n={n} seed={seed}",
-                                 progress=progress))
+    new = sample_and_score([s for s in wanted if s not in have], model, method, ref, n_gen=prof.n_gen, pred=pred,
+                           seed=seed, device=device, dtype=dtype, what=f"{cfg} n={n} seed={seed}", progress=progress)
+    seconds = {k: v.pop("sample_seconds") for k, v in new.items()}
+    have.update(new)
     if previous is not None:
         res = {**previous, "samplers": {k: have[k] for k in sorted(have)}}
     else:
@@ -186,15 +192,28 @@ def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, previ
                "metric_digits": METRIC_DIGITS, "sampler": f"ancestral-{prof.T}",
                "n_generated": prof.n_gen, "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
                "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
-               "train_seconds": round(t_train, 2), "sample_seconds": anc["sample_seconds"],
                "hist_data": histogram(ref), "samplers": {k: have[k] for k in sorted(have)},
                "loss_curve": [(s, sig(v)) for s, v in hist["loss"]],
                "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
+    _write_timing(d / "timing.json", None if previous is not None else round(t_train, 2), seconds)
     write_text_atomic(done, json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
     ck = d / "ckpt.pt"
     if ck.exists():
         ck.unlink()
     return res
+
+
+def _write_timing(path: Path, train_seconds, sample_seconds: dict) -> None:
+    """Wall times of a run, kept apart from result.json so that result.json is byte-stable."""
+    old = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+    rec = {"train_seconds": old.get("train_seconds") if train_seconds is None else train_seconds,
+           "sample_seconds": {**old.get("sample_seconds", {}), **sample_seconds}}
+    write_text_atomic(path, json.dumps(rec, sort_keys=True) + "\n")
 
 
 def plan_jobs(prof: Profile, dims, methods, seeds) -> list[tuple[str, int, int]]:
