@@ -81,8 +81,15 @@ def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     (run / "ddim-5.json").unlink()                                        # a sampler added later: no retraining
     out2 = D.run_experiment("smoke", out=tmp_path / "b", **kw)
     assert (run / "model.pt").stat().st_mtime_ns == weights
-    for f in ("results.json", "results.md"):
-        assert (out2 / f).read_bytes() == (out / f).read_bytes()
+    assert (out2 / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    for f in ("figure_data.json", "figures/brightness_hist.png", "figures/samples_proposed-sc1.png"):
+        assert (out2 / f).read_bytes() == (out / f).read_bytes(), f
+
+    def timeless(p):                                  # results.md states the measured times of its own call
+        return [ln for ln in p.read_text().splitlines() if not ln.startswith("Command: ")]
+    assert timeless(out2 / "results.md") == timeless(out / "results.md")
+    assert "Command: `gendiff experiment digits --profile smoke --methods base,proposed-sc1`; measured wall time" \
+        in (out / "results.md").read_text()
 
 
 @pytest.mark.parametrize("argv,msg", [

@@ -39,7 +39,7 @@ from ..xi import PerChannel
 from .classifier import digit_scores
 from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
-from .runfiles import RunFileError, resolve_device, why
+from .runfiles import RunFileError, command, resolve_device, why, write_timings
 from .sampling import parse
 from .train import save_state, train
 from .models import build_seeded
@@ -261,6 +261,7 @@ def run_experiment(profile: str = "quick", *, methods=None, seeds=None, samplers
     device = resolve_device(device)
     root = Path(runs_dir) / "digits" / profile
     records = []
+    t0, c0 = time.perf_counter(), time.process_time()
     i, k = shard
     before = torch.get_num_threads()
     if threads is not None:
@@ -275,5 +276,9 @@ def run_experiment(profile: str = "quick", *, methods=None, seeds=None, samplers
         return None
     from .digits_results import write_outputs
     out = Path(out or default_out(profile))
+    trained = {(r["method"], r["seed"]): r["train_seconds"] for r in records}
+    write_timings(out, command("digits", profile, None, methods, seeds), time.perf_counter() - t0,
+                  time.process_time() - c0, sum(trained.values()) + sum(r["sample_seconds"] for r in records),
+                  len(trained))
     write_outputs(out, records, profile=profile, prof=prof, device=str(device))
     return out

@@ -80,3 +80,48 @@ def remove_if_empty(created: list[Path]) -> None:
             q.rmdir()
         except OSError:                       # not empty (a checkpoint to resume from): keep it and its parents
             return
+
+
+def timing_lines(out: Path) -> list[str]:
+    """results.md lines naming the command that produced folder `out` and its measured times (timings.json)."""
+    p = Path(out) / "timings.json"
+    if not p.exists():
+        return ["Command and wall time: not recorded (this folder has no timings.json).", ""]
+    t = json.loads(p.read_text())
+    parts = [f"wall time {t['wall_seconds']:.0f} s"] if t.get("wall_seconds") is not None else []
+    if t.get("cpu_seconds") is not None:
+        parts.append(f"CPU time {t['cpu_seconds']:.0f} s")
+    if t.get("job_seconds") is not None:
+        parts.append(f"{t['job_seconds']:.0f} s of training and sampling summed over its {t['jobs']} jobs")
+    measured = f"measured {', '.join(parts)}" if parts else "its wall time was not recorded"
+    note = f" {t['note']}" if t.get("note") else ""
+    return [f"Command: `{t['command']}`; {measured} (`timings.json`).{note}", ""]
+
+
+def command(dataset: str, profile: str, dims=None, methods=None, seeds=None) -> str:
+    """The `gendiff experiment` command line that asks for this run."""
+    return " ".join([f"gendiff experiment {dataset} --profile {profile}"]
+                    + ([f"--dims {','.join(map(str, dims))}"] if dims else [])
+                    + ([f"--methods {','.join(methods)}"] if methods else []) + ([f"--seeds {seeds}"] if seeds else []))
+
+
+def job_seconds(timing_files) -> tuple[float, int]:
+    """(training + sampling wall seconds summed, number of jobs) from the jobs' timing.json files."""
+    total, jobs = 0.0, 0
+    for f in timing_files:
+        try:
+            t = json.loads(Path(f).read_text())
+        except (OSError, ValueError):
+            continue
+        total += (t.get("train_seconds") or 0.0) + sum(t.get("sample_seconds", {}).values())
+        jobs += 1
+    return total, jobs
+
+
+def write_timings(out: Path, cmd: str, wall: float, cpu: float, jobs_seconds: float, jobs: int) -> None:
+    """timings.json of an experiment folder: the command, the wall and CPU time of this call, and the wall time
+    of training and sampling summed over its jobs (which covers shards and earlier, resumed calls)."""
+    from ..io import write_text_atomic
+    rec = {"command": cmd, "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
+           "job_seconds": round(jobs_seconds, 1), "jobs": jobs}
+    write_text_atomic(Path(out) / "timings.json", json.dumps(rec, indent=1, sort_keys=True) + "\n")

@@ -38,7 +38,8 @@ from .data import make_split
 from .metrics import METRIC_DIGITS, significant
 from .models import MLPDenoiser, build_seeded
 from .oracle import EmpiricalOracle
-from .runfiles import RunFileError, make_dirs, read_result, remove_if_empty, resolve_device, why
+from .runfiles import (RunFileError, command, make_dirs, read_result, remove_if_empty, resolve_device, why,
+                       job_seconds, write_timings)
 from .sampling import histogram, sample_and_score
 from .train import save_state, train
 
@@ -256,7 +257,7 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
     check_request(dataset, profile, dims, methods, seeds, shard)
     prof = PROFILES[profile]
-    dims = tuple(dims or prof.dims)
+    dims, seeds_arg = tuple(dims or prof.dims), seeds
     seeds = int(seeds or prof.seeds)
     device = resolve_device(device)
     jobs = plan_jobs(prof, dims, methods, seeds)
@@ -264,20 +265,18 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     root = Path(runs_dir) / dataset / profile
     out = Path(out or default_out(dataset, profile))
     records = []
+    t0, c0 = time.perf_counter(), time.process_time()
     for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
         records.append(run_one(dataset, c, n, s, prof, root, device, progress=progress))
     if k > 1:
         return None
     from .results import write_outputs
+    write_timings(out, command(dataset, profile, dims if dims != prof.dims else None, methods, seeds_arg),
+                  time.perf_counter() - t0, time.process_time() - c0,
+                  *job_seconds(root / c / f"n{n}" / f"s{s}" / "timing.json" for c, n, s in jobs))
     write_outputs(out, records, dataset=dataset, profile=profile, prof=prof)
     return out
 
 
 def default_out(dataset: str, profile: str) -> str:
     return f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")
-
-
-def report_hook(out: Path, *, full: bool = False) -> Path:
-    """Called by `gendiff report`: the quick profile (full with --full); returns the output folder."""
-    prof = "full" if full else "quick"
-    return run_experiment("cylinder", prof, out=out / "experiments" / ("cylinder" if full else "cylinder-quick"))
