@@ -102,3 +102,50 @@ def test_cli_rejects_bad_input(argv, msg, capsys, tmp_path):
     assert main(argv + ["--runs-dir", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert msg in err and len(err.strip().splitlines()) == 1
+
+
+def _solid(values):
+    """Images (B, 1, 8, 8) of constant grey levels `values`."""
+    return torch.tensor(values, dtype=torch.float64)[:, None, None, None].expand(-1, 1, 8, 8).clone()
+
+
+def test_scores_of_sets_with_known_answers():
+    """Each metric on all-black, all-white and a known mixture (3 black, 5 white, 12 grey, 4 at ±0.8 exactly)."""
+    import math
+
+    from gendiff.experiments.metrics import mmd, w1_brightness
+    black, white = _solid([-1.0] * 20), _solid([1.0] * 20)
+    assert extreme_fraction(black) == {"frac_black": 1.0, "frac_white": 0.0, "frac_extreme": 1.0}
+    assert extreme_fraction(white) == {"frac_black": 0.0, "frac_white": 1.0, "frac_extreme": 1.0}
+    mix = _solid([-1.0] * 3 + [0.95] * 5 + [0.0] * 12 + [0.8, -0.8, 0.79, -0.79])
+    f = extreme_fraction(mix)                                     # L_avg = ±0.8 is not beyond the threshold
+    assert f["frac_black"] == pytest.approx(3 / 24, abs=1e-15) and f["frac_white"] == pytest.approx(5 / 24, abs=1e-15)
+    assert f["frac_extreme"] == pytest.approx(8 / 24, abs=1e-15)
+    assert w1_brightness(black, white) == pytest.approx(2.0, abs=1e-12)
+    assert w1_brightness(black, mix) == pytest.approx(float((mix.flatten(1).mean(1) + 1).mean()), abs=1e-12)
+    m2, h = mmd(black, white)                                     # median pooled distance: the cross distance 16
+    assert h == pytest.approx(16.0) and m2 == pytest.approx(2 - 2 * math.exp(-0.5), abs=1e-12)
+    for x in (black, white):                                      # a solid image is no digit (p = 1/10 each)
+        s = digit_scores(x)
+        assert s["digit_conf"] == pytest.approx(0.1) and s["digit_is"] == pytest.approx(1.0)
+    s = D.score(black, mix)
+    assert s["frac_black"] == 1.0 and s["frac_white"] == 0.0
+    assert s["frac_error"] == pytest.approx(1 - 8 / 24, abs=1e-12)       # |generated − held-out|, not |x − x|
+    assert D.score(white, black)["frac_error"] == 0.0 and D.score(mix, black)["frac_error"] == pytest.approx(2 / 3)
+
+
+def test_generated_images_are_clipped_before_scoring(tmp_path, monkeypatch):
+    """run_one clips samples to [−1, 1] (as an image pipeline does) before every metric and the stored grid."""
+    raw = torch.empty(64, 1, 8, 8, dtype=torch.float64)
+    raw[:, :, :4], raw[:, :, 4:] = 3.0, -1.2          # unclipped L_avg = 0.9 (near-white); clipped: 0
+    prof = D.PROFILES["smoke"]
+    d = tmp_path / "base" / "s0"
+    d.mkdir(parents=True)
+    (d / "train.json").write_text(json.dumps({"params": 1, "train_seconds": 0.0, "train_cpu_seconds": 0.0}))
+    monkeypatch.setattr(D, "_load_or_train", lambda *a, **k: (None, D.build_method("base", prof.T)))
+    monkeypatch.setattr(D, "sample", lambda name, model, shape, *a, **k: raw[: shape[0]].clone())
+    recs = D.run_one("base", 0, prof, tmp_path, torch.device("cpu"), samplers=("ddim-5",), progress=False)
+    r = recs[0]
+    assert r["frac_white"] == 0.0 and r["frac_extreme"] == 0.0
+    assert max(max(im) for im in r["grid"]) <= 1.0 and min(min(im) for im in r["grid"]) >= -1.0
+    assert sum(r["hist_gen"]) == 64 and r["hist_gen"][20] == 64                # every L_avg in the bin [0, 0.05)
