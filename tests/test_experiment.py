@@ -219,3 +219,50 @@ def test_a_job_gives_the_same_bytes_whatever_ran_before(tmp_path):
         assert (a / "result.json").read_bytes() == (b / "result.json").read_bytes(), job
         wa, wb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
         assert all(torch.equal(wa[key], wb[key]) for key in wa), job
+
+
+def test_experiment_cli_bounds_dims_and_refuses_what_cannot_fit(capsys, monkeypatch, tmp_path):
+    from gendiff.cli import main
+    from gendiff.experiments import runner
+    from gendiff.experiments.runfiles import memory_bytes
+    assert main(["experiment", "cylinder", "--dims", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--dims" in err and "1..1000000" in err and err.count("\n") == 1
+    prof = runner.PROFILES["smoke"]
+    assert memory_bytes(prof, 65536) > 1.1 * 1439 * 2**20 and memory_bytes(prof, 16384) > 479 * 2**20   # measured
+    assert memory_bytes(runner.PROFILES["full"], 512) > memory_bytes(runner.PROFILES["full"], 256)
+    monkeypatch.setattr(runner, "available_memory", lambda: memory_bytes(prof, 4) - 1)
+    argv = ["experiment", "cylinder", "--profile", "smoke", "--runs-dir", str(tmp_path / "r"), "--out",
+            str(tmp_path / "o")]
+    assert main(argv + ["--dims", "2,4"]) == 2
+    err = capsys.readouterr().err
+    assert "--dims: n = 4 needs about" in err and "GiB are available" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()                            # refused before the first job
+    monkeypatch.setattr(runner, "available_memory", lambda: None)   # unknown: not refused for memory
+    runner.check_memory("smoke", [2])
+
+
+def _options(parser):
+    import argparse
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def test_experiment_help_offers_only_what_each_data_set_accepts(capsys):
+    import argparse
+
+    from gendiff.cli import build_parser, main
+    from gendiff.experiments import digits, runner
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    datasets = next(a for a in sub.choices["experiment"]._actions if isinstance(a, argparse._SubParsersAction))
+    for name, profiles in (("cylinder", runner.PROFILES), ("gaussian", runner.PROFILES), ("digits", digits.PROFILES)):
+        p = datasets.choices[name]
+        assert next(a for a in _options(p) if a.dest == "profile").choices == list(profiles)
+        for a in _options(p):                                       # every option says what it does
+            assert a.help and (a.help == argparse.SUPPRESS) == (name == "digits" and a.dest == "dims"), a.dest
+        assert main(["experiment", name, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "``" not in text and all(f"{k}: " in text for k in profiles)
+        assert ("samplers" in text) == (name != "digits") and ("--dims" in text) == (name != "digits")
+    for argv in ([], ["experiment"], ["report"], ["derive"], ["coefficients"], ["verify-offset"]):
+        assert main(argv + ["--help"]) == 0
+        assert "``" not in capsys.readouterr().out, argv

@@ -39,7 +39,7 @@ from .metrics import METRIC_DIGITS, significant
 from .models import MLPDenoiser, build_seeded
 from .oracle import EmpiricalOracle
 from .runfiles import (RunFileError, command, make_dirs, read_result, remove_if_empty, resolve_device, why,
-                       job_seconds, write_timings)
+                       job_seconds, write_timings, available_memory, memory_bytes)
 from .sampling import histogram, sample_and_score
 from .train import save_state, train
 
@@ -226,6 +226,16 @@ def plan_jobs(prof: Profile, dims, methods, seeds) -> list[tuple[str, int, int]]
             return seeds
         return prof.oracle_seeds if c.startswith("oracle-") else prof.sweep_seeds if c in prof.sweep_methods else seeds
     return [(c, n, s) for n in dims for c in cfgs for s in range(n_seeds(c))]
+
+
+def check_memory(profile: str, dims) -> None:
+    """InputError naming the largest n when one job would not fit into the memory available now."""
+    prof, avail = PROFILES[profile], available_memory()
+    n = max(dims or PROFILES[profile].dims)
+    need = memory_bytes(prof, n)
+    if avail is not None and need > avail:
+        raise InputError(f"n = {n} needs about {need / 2**30:.3g} GiB of memory for one job of profile {profile!r}, "
+                         f"but {avail / 2**30:.3g} GiB are available: use smaller dimensions")
 
 
 def check_request(dataset: str, profile: str, dims, methods, seeds, shard) -> None:
