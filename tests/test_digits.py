@@ -6,6 +6,9 @@ import torch
 
 from gendiff.cli import main
 from gendiff.experiments import digits as D
+from gendiff.experiments import sampling
+from gendiff.experiments.runner import run_experiment
+from gendiff.experiments.spec import samplers_for
 from gendiff.experiments.classifier import digit_scores
 from gendiff.experiments.images import digits, extreme_fraction, make_images, shift
 from gendiff.experiments.unet import UNet
@@ -61,13 +64,18 @@ def test_methods_and_samplers_are_checked():
             D.build_method(bad, 10)
     for bad in ("ancestral-50", "ddim-0", "ddim-11", "euler-5"):
         with pytest.raises(ValueError, match="sampler"):
-            D.check_sampler(bad, 10)
-    assert D.sampler_applies("stock-ddim-5", "proposed-sc1") and not D.sampler_applies("stock-ddim-5", "base")
+            sampling.parse(bad, 10)
+    prof = D.PROFILES["smoke"]
+    assert samplers_for(prof, "proposed-sc1") == ["ancestral-20", "ddim-5", "stock-ddim-5"]
+    assert samplers_for(prof, "base") == ["ancestral-20", "ddim-5"]            # stock DDIM only on proposed models
+    full = D.PROFILES["full"]
+    assert samplers_for(full, "offset-w0.3") == ["ddim-50"] and samplers_for(full, "proposed-sc0.5")[-1] == \
+        "stock-ddim-50"                                                        # the sweeps' samplers
 
 
 def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     kw = dict(methods=["base", "proposed-sc1"], runs_dir=tmp_path / "runs", progress=False)
-    out = D.run_experiment("smoke", out=tmp_path / "a", **kw)
+    out = run_experiment("digits", "smoke", out=tmp_path / "a", **kw)
     res = json.loads((out / "results.json").read_text())
     assert res["data"]["frac_extreme"] > 0 and res["settings"]["samplers"] == list(D.PROFILES["smoke"].samplers)
     samplers = {r["sampler"] for r in res["records"] if r["method"] == "base"}
@@ -79,7 +87,7 @@ def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     run = tmp_path / "runs" / "digits" / "smoke" / "proposed-sc1" / "s1"
     weights = (run / "model.pt").stat().st_mtime_ns
     (run / "ddim-5.json").unlink()                                        # a sampler added later: no retraining
-    out2 = D.run_experiment("smoke", out=tmp_path / "b", **kw)
+    out2 = run_experiment("digits", "smoke", out=tmp_path / "b", **kw)
     assert (run / "model.pt").stat().st_mtime_ns == weights
     assert (out2 / "results.json").read_bytes() == (out / "results.json").read_bytes()
     for f in ("figure_data.json", "figures/brightness_hist.png", "figures/samples_proposed-sc1.png"):
@@ -144,8 +152,8 @@ def test_generated_images_are_clipped_before_scoring(tmp_path, monkeypatch):
     (d / "train.json").write_text(json.dumps({"params": 1, "train_seconds": 0.0, "train_cpu_seconds": 0.0}))
     monkeypatch.setattr(D, "_load_or_train", lambda *a, **k: (None, D.build_method("base", prof.T)))
     monkeypatch.setattr(D, "sample", lambda name, model, shape, *a, **k: raw[: shape[0]].clone())
-    recs = D.run_one("base", 0, prof, tmp_path, torch.device("cpu"), samplers=("ddim-5",), progress=False)
-    r = recs[0]
+    recs = D.run_one("digits", "base", 64, 0, prof, tmp_path, torch.device("cpu"), progress=False)
+    r = next(r for r in recs if r["sampler"] == "ddim-5")
     assert r["frac_white"] == 0.0 and r["frac_extreme"] == 0.0
     assert max(max(im) for im in r["grid"]) <= 1.0 and min(min(im) for im in r["grid"]) >= -1.0
     assert sum(r["hist_gen"]) == 64 and r["hist_gen"][20] == 64                # every L_avg in the bin [0, 0.05)

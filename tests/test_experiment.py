@@ -252,6 +252,7 @@ def test_experiment_help_offers_only_what_each_data_set_accepts(capsys):
 
     from gendiff.cli import build_parser, main
     from gendiff.experiments import digits, runner
+    assert set(runner.SPECS) == {"cylinder", "gaussian", "digits"}
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     datasets = next(a for a in sub.choices["experiment"]._actions if isinstance(a, argparse._SubParsersAction))
     for name, profiles in (("cylinder", runner.PROFILES), ("gaussian", runner.PROFILES), ("digits", digits.PROFILES)):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import UsageError, check_output_dir, name_list, nonempty, option, positive_int
+from ._common import Parser, UsageError, check_output_dir, name_list, nonempty, option, positive_int
 
 MAX_DIM = 1_000_000
-# = gendiff.experiments.runner.PROFILES / digits.PROFILES (lazy).  Costs: the committed timings.json of each
+# = gendiff.experiments.spec.VECTOR_PROFILES / IMAGE_PROFILES (lazy).  Costs: the committed timings.json of each
 # folder; smoke: `gendiff experiment <dataset> --profile smoke` timed once on the busy 2-core machine.
 VECTOR_PROFILES = {
     "smoke": "dims 2,4, 40 steps (a test of the machinery): cylinder 124 s wall, 45 CPU-seconds; gaussian 216 s, "
@@ -34,6 +34,14 @@ DATASETS = {"cylinder": ("points on a cylinder around the brightness axis in R^n
             "digits": ("8×8 digits with a global brightness per image (UNet)", IMAGE_PROFILES)}
 PROFILE_NAMES = list(VECTOR_PROFILES)
 IMAGE_DATASETS = ["digits"]
+
+
+class DatasetParser(Parser):
+    """One-line errors as `gendiff experiment: <dataset>: <message>`, like every other sub-command's."""
+
+    def error(self, message):
+        head, _, name = self.prog.rpartition(" ")
+        self.exit(2, f"{head}: {name}: {message} (see `{self.prog} --help`)\n")
 
 
 def dim_list(text: str) -> list[int]:
@@ -60,18 +68,13 @@ def shard(text: str) -> tuple[int, int]:
 
 def _cmd_experiment(args) -> int:
     from ..experiments.runfiles import resolve_device
-    image = args.dataset in IMAGE_DATASETS
-    if image:
-        from ..experiments.digits import check_request, default_out, run_experiment
-        check_request(args.profile, args.dims, args.methods, args.seeds, shard=args.shard)  # messages name the option
-        out = args.out or default_out(args.profile)
-    else:
-        from ..experiments.runner import check_memory, check_request, default_out, run_experiment
-        with option("--methods"):
-            check_request(args.dataset, args.profile, args.dims, args.methods, args.seeds, args.shard)
+    from ..experiments.runner import check_memory, check_request, run_experiment
+    from ..experiments.spec import default_out
+    check_request(args.dataset, args.profile, args.dims, args.methods, args.seeds, args.shard)  # names the option
+    if args.dataset not in IMAGE_DATASETS:
         with option("--dims"):
             check_memory(args.profile, args.dims)
-        out = args.out or default_out(args.dataset, args.profile)
+    out = args.out or default_out(args.dataset, args.profile)
     with option("--device"):
         device = resolve_device(args.device)
     check_output_dir(args.runs_dir, "--runs-dir")
@@ -80,10 +83,9 @@ def _cmd_experiment(args) -> int:
     elif args.out is not None:
         raise UsageError("--out with --shard: a shard writes only run folders; aggregate with a plain run "
                          "(without --shard) that names --out")
-    kw = dict(methods=args.methods, seeds=args.seeds, out=out, runs_dir=args.runs_dir, device=device,
-              shard=args.shard, progress=sys.stderr.isatty())          # progress bars only on a terminal
-    out = run_experiment(args.profile, **kw) if image else run_experiment(args.dataset, args.profile,
-                                                                          dims=args.dims, **kw)
+    out = run_experiment(args.dataset, args.profile, dims=args.dims, methods=args.methods, seeds=args.seeds, out=out,
+                         runs_dir=args.runs_dir, device=device, shard=args.shard,
+                         progress=sys.stderr.isatty())          # progress bars only on a terminal
     i, k = args.shard
     print(f"results written to {out}/" if out else f"shard {i}/{k} finished")
     return 0
@@ -93,7 +95,7 @@ def register(sub) -> None:
     e = sub.add_parser("experiment", help="Base vs offset vs proposed vs zero-SNR on one data set (trains models)",
                        description="Train, sample and score every method of a profile on one data set; results "
                                    "go to reports/experiments/<dataset>[-<profile>]/ (resumable, see --runs-dir).")
-    ds = e.add_subparsers(dest="dataset", required=True, metavar="dataset",
+    ds = e.add_subparsers(dest="dataset", required=True, metavar="dataset", parser_class=DatasetParser,
                           help="the data set (each has its own --help)")
     for name, (what, profiles) in DATASETS.items():
         d = ds.add_parser(name, help=what, description=f"`gendiff experiment {name}`: {what}.")

@@ -26,6 +26,7 @@ from .figures import save  # noqa: E402
 from .metrics import METRIC_DIGITS, mmd, significant, w1_brightness  # noqa: E402
 from .runfiles import timing_lines  # noqa: E402
 from .vector_figures import stats as _stats  # noqa: E402
+from .vector_figures import welch_p as _welch  # noqa: E402
 
 METRICS = ("w1_brightness", "frac_black", "frac_white", "frac_extreme", "frac_error", "mmd", "digit_conf",
            "digit_is")
@@ -33,8 +34,7 @@ HIGHER_IS_BETTER = ("digit_conf", "digit_is")
 TESTED = ("w1_brightness", "frac_error", "mmd", "digit_conf")
 def reference(n: int) -> dict:
     """The data's own values: held-out fractions and digit scores, and the floor of W1/MMD (train vs held-out)."""
-    ref, lab = I.make_images("test")
-    ref, lab = ref[:n], lab[:n]
+    ref, lab = (v[:n] for v in I.make_images("test"))
     other = I.make_images("train")[0][:n]
     m2, _ = mmd(other.flatten(1), ref.flatten(1))
     return {**I.extreme_fraction(ref), **digit_scores(ref, lab), "w1_brightness_floor": w1_brightness(other, ref),
@@ -47,40 +47,29 @@ def _cell(vals, bold=False):
     return f"**{txt}**" if bold else txt
 
 
-def _welch(a, b):
-    import warnings
-
-    from scipy.stats import ttest_ind
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # identical values: p is nan, read as 1
-        p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else 1.0
-
-
 def best_of(family: str, by, sampler, methods):
     """The member of a family ('offset-w', 'proposed-sc') with the lowest mean W1(L_avg) under `sampler`."""
     cands = [m for m in methods if m.startswith(family) and (m, sampler) in by]
     return min(cands, key=lambda m: (_stats([r["w1_brightness"] for r in by[(m, sampler)]])[0], m)) if cands else None
 
 
-def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device: str) -> None:
+def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device: str, dataset=None) -> None:
     """results.json, figure_data.json (histograms, sample grids of seed 0) and timings.md from the run records,
     then results.md and the figures from those files (`render`)."""
     out = Path(out)
-    records = sorted(records, key=lambda r: (r["sampler"], r["method"], r["seed"]))
+    records = sorted(({"schedule": "linear", **r} for r in records),       # runs from before the schedule axis
+                     key=lambda r: (r["sampler"], r["method"], r["seed"]))
     samplers = [s for s in prof.samplers if any(r["sampler"] == s for r in records)]
     ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
     params = records[0]["params"]
-    settings = {"dataset": "digits-brightness", "profile": profile, "dims": [64], "seeds": prof.seeds,
-                "steps": prof.steps, "batch": prof.batch, "T": prof.T, "n_generated": prof.n_gen,
+    settings = {"dataset": "digits-brightness", "profile": profile, "schedule": records[0]["schedule"], "T": prof.T,
+                "dims": [64], "seeds": prof.seeds, "steps": prof.steps, "batch": prof.batch, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
                 "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME,
                 "metric_digits": METRIC_DIGITS, "ch": prof.ch, "params": params, "devices": [device]}
-    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "metric": k,
-             "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
+    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "schedule": r["schedule"],
+             "metric": k, "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
     write_text_atomic(out / "results.json", json.dumps({"settings": settings, "data": ref, "records": flat},
                                                        indent=1, sort_keys=True) + "\n")
     hist, grid = {}, {f"{r['method']}|{r['sampler']}": r["grid"] for r in records if r["seed"] == 0}

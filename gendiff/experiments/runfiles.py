@@ -129,6 +129,21 @@ def command(dataset: str, profile: str, dims=None, methods=None, seeds=None) -> 
                     + ([f"--methods {','.join(methods)}"] if methods else []) + ([f"--seeds {seeds}"] if seeds else []))
 
 
+def write_job_timing(path: Path, train_seconds, sample_seconds: dict) -> None:
+    """timing.json of one run (training and per-sampler wall seconds; None keeps the stored training time),
+    kept apart from the run's results so that those are byte-stable."""
+    from ..io import write_text_atomic
+    old = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+    rec = {"train_seconds": old.get("train_seconds") if train_seconds is None else train_seconds,
+           "sample_seconds": {**old.get("sample_seconds", {}), **sample_seconds}}
+    write_text_atomic(path, json.dumps(rec, sort_keys=True) + "\n")
+
+
 def job_seconds(timing_files) -> tuple[float, int]:
     """(training + sampling wall seconds summed, number of jobs) from the jobs' timing.json files."""
     total, jobs = 0.0, 0

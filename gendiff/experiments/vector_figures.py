@@ -1,4 +1,5 @@
-"""Figures of a vector-data experiment folder (cylinder, gaussian), drawn from results.json and figure_data.json.
+"""Figures of a vector-data experiment folder (cylinder, gaussian), drawn from results.json and figure_data.json,
+and the statistics every results writer shares (mean ± sd over seeds, Welch's t-test).
 
 `metrics_vs_n.png` and `w1_brightness_vs_steps.png` need only the metric values of results.json; the brightness
 histograms and the training-loss curve need figure_data.json (held-out and generated L_avg histograms per n,
@@ -8,6 +9,7 @@ Layer: experiments — imports gendiff core and other experiments modules; never
 """
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -26,6 +28,19 @@ METRICS = ("w1_brightness", "w1", "mmd")
 def stats(vals):
     m = statistics.fmean(vals)
     return m, statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
+def welch_p(a, b) -> float:
+    """Two-sided Welch t-test p over seeds (nan below 2 values a side; 1 where both sides are constant)."""
+    import warnings
+
+    from scipy.stats import ttest_ind
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # identical values: p is nan, read as 1
+        p = float(ttest_ind(a, b, equal_var=False).pvalue)
+    return p if math.isfinite(p) else 1.0
 
 
 def style(m):
