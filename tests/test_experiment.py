@@ -267,3 +267,24 @@ def test_experiment_help_offers_only_what_each_data_set_accepts(capsys):
     for argv in ([], ["experiment"], ["report"], ["derive"], ["coefficients"], ["verify-offset"]):
         assert main(argv + ["--help"]) == 0
         assert "``" not in capsys.readouterr().out, argv
+
+
+def test_the_schedule_is_an_axis(tmp_path, capsys):
+    """--schedule replaces β for every method; records, settings, runs folder, output folder and command say so."""
+    from gendiff.cli import main
+    from gendiff.experiments.spec import build_method as spec_build
+    from gendiff.experiments.spec import default_out
+    assert default_out("cylinder", "smoke", "cosine") == "reports/experiments/cylinder-smoke-cosine"
+    assert default_out("digits", "full", "linear") == "reports/experiments/digits"
+    a, b = spec_build("proposed-sc1", 50), spec_build("proposed-sc1", 50, schedule="cosine")
+    assert not torch.allclose(a.tables.alpha_bar, b.tables.alpha_bar)
+    assert spec_build("zero-snr", 50, schedule="cosine").tables.alpha_bar[-1] == 0
+    out = run_experiment("cylinder", "smoke", dims=[2], methods=["base"], out=tmp_path / "out",
+                         runs_dir=tmp_path / "runs", device="cpu", progress=False, schedule="cosine")
+    d = json.loads((out / "results.json").read_text())
+    assert d["settings"]["schedule"] == "cosine" and {r["schedule"] for r in d["records"]} == {"cosine"}
+    assert (tmp_path / "runs" / "cylinder" / "smoke-cosine" / "base" / "n2" / "s0" / "result.json").exists()
+    assert "Schedule: cosine." in (out / "results.md").read_text()
+    assert json.loads((out / "timings.json").read_text())["command"].endswith("--methods base --schedule cosine")
+    assert main(["experiment", "digits", "--schedule", "sigmoid"]) == 2
+    assert "argument --schedule" in capsys.readouterr().err

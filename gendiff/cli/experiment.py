@@ -70,11 +70,11 @@ def _cmd_experiment(args) -> int:
     from ..experiments.runfiles import resolve_device
     from ..experiments.runner import check_memory, check_request, run_experiment
     from ..experiments.spec import default_out
-    check_request(args.dataset, args.profile, args.dims, args.methods, args.seeds, args.shard)  # names the option
+    check_request(args.dataset, args.profile, args.dims, args.methods, args.seeds, args.shard, args.schedule)
     if args.dataset not in IMAGE_DATASETS:
         with option("--dims"):
             check_memory(args.profile, args.dims)
-    out = args.out or default_out(args.dataset, args.profile)
+    out = args.out or default_out(args.dataset, args.profile, args.schedule)
     with option("--device"):
         device = resolve_device(args.device)
     check_output_dir(args.runs_dir, "--runs-dir")
@@ -84,7 +84,7 @@ def _cmd_experiment(args) -> int:
         raise UsageError("--out with --shard: a shard writes only run folders; aggregate with a plain run "
                          "(without --shard) that names --out")
     out = run_experiment(args.dataset, args.profile, dims=args.dims, methods=args.methods, seeds=args.seeds, out=out,
-                         runs_dir=args.runs_dir, device=device, shard=args.shard,
+                         runs_dir=args.runs_dir, device=device, shard=args.shard, schedule=args.schedule,
                          progress=sys.stderr.isatty())          # progress bars only on a terminal
     i, k = args.shard
     print(f"results written to {out}/" if out else f"shard {i}/{k} finished")
@@ -110,6 +110,9 @@ def register(sub) -> None:
                        help="comma-separated: base, offset-w<W>, proposed-sc<S>, zero-snr"
                             + (", oracle-<one of these>" if profiles is VECTOR_PROFILES else "")
                             + " (default: the profile's methods and sweeps)")
+        d.add_argument("--schedule", default=None, choices=["linear", "scaled_linear", "cosine"],
+                       help="β schedule of every method (default: linear, as in the committed results); another "
+                            "schedule gets its own runs and output folder (suffix -<schedule>)")
         d.add_argument("--seeds", type=positive_int, default=None, metavar="K",
                        help="seeds 0..K-1 per method (default: the profile's)")
         d.add_argument("--out", type=nonempty, default=None, metavar="DIR",

@@ -1,9 +1,9 @@
 """The image job of the experiment engine: near-black and near-white images with a UNet [2412.03134 §5].
 
 `gendiff experiment digits --profile smoke|quick|full` (`runner.run_experiment`, spec `spec.SPECS['digits']`)
-trains the same compact UNet (`unet.UNet`, v-prediction,
-Adam 1e-3, clip 1, linear schedule) once per (method, seed) on `digits-brightness` (`images`), keeps its weights,
-and samples with every sampler of the profile.  Everything lives in runs/digits/<profile>/<method>/s<seed>/:
+trains the same compact UNet (`unet.UNet`, v-prediction, Adam 1e-3, clip 1, linear schedule unless
+`--schedule`) once per (method, seed) on `digits-brightness` (`images`), keeps its weights, and samples with
+every sampler of the profile.  Everything lives in runs/digits/<profile>/<method>/s<seed>/:
 `ckpt.pt` (resumable training), `model.pt` + `train.json` (finished training), `<sampler>.json` (one per
 sampler; a sampler added later reuses the stored weights).  Finished pieces are skipped on a re-run.
 
@@ -37,7 +37,7 @@ from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
 from .runfiles import RunFileError, why, write_job_timing
 from .sampling import parse
-from .spec import IMAGE_PROFILES, SPECS, samplers_for
+from .spec import IMAGE_PROFILES, samplers_for
 from .spec import build_method as spec_build
 from .train import save_state, train
 from .models import build_seeded
@@ -53,12 +53,9 @@ PROFILES = IMAGE_PROFILES
 CHUNK = 250                      # images per sampler call (faster on CPU than one batch of 1000)
 
 
-SCHEDULE = SPECS["digits"].schedule
-
-
-def build_method(cfg: str, T: int) -> Method:
+def build_method(cfg: str, T: int, schedule: str = "linear") -> Method:
     """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr' with per-channel ξ for (B, C, H, W) images."""
-    return spec_build(cfg, T, image=True, schedule=SCHEDULE)
+    return spec_build(cfg, T, image=True, schedule=schedule)
 
 
 def sample(name: str, model, shape, method: Method, *, generator, device, progress=False) -> torch.Tensor:
@@ -93,8 +90,8 @@ def _seed(*parts) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 
 
-def _load_or_train(cfg, seed, prof, d: Path, device, progress):
-    method = build_method(cfg, prof.T)
+def _load_or_train(cfg, seed, prof, d: Path, device, progress, schedule="linear"):
+    method = build_method(cfg, prof.T, schedule)
     model = build_seeded(lambda: UNet(1, ch=prof.ch), seed, device)
     if (d / "model.pt").exists():
         try:
@@ -123,14 +120,15 @@ def score(x: torch.Tensor, ref: torch.Tensor) -> dict:
     return out
 
 
-def run_one(dataset: str, cfg: str, n: int, seed: int, prof, root: Path, device, *, progress=True) -> list[dict]:
+def run_one(dataset: str, cfg: str, n: int, seed: int, prof, root: Path, device, *, progress=True,
+            schedule: str = "linear") -> list[dict]:
     """Train (or load) one model and score it with every sampler of `spec.samplers_for`; one record per sampler."""
     d = root / cfg / f"s{seed}"
     todo = samplers_for(prof, cfg)
     if all((d / f"{s}.json").exists() for s in todo):
         return [_read(d / f"{s}.json") for s in todo]
     d.mkdir(parents=True, exist_ok=True)
-    model, method = _load_or_train(cfg, seed, prof, d, device, progress)
+    model, method = _load_or_train(cfg, seed, prof, d, device, progress, schedule)
     ref = make_images("test")[0][: prof.n_test]
     train_info = _read(d / "train.json")
     out = []
@@ -148,7 +146,7 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof, root: Path, device,
         x = x.clamp(-1.0, 1.0)
         L = brightness(x)
         keep = x[L.argsort()][:: max(1, len(x) // GRID)][:GRID]
-        rec = {"dataset": DATASET, "method": cfg, "seed": seed, "sampler": s, "pred": PRED, "schedule": SCHEDULE,
+        rec = {"dataset": DATASET, "method": cfg, "seed": seed, "sampler": s, "pred": PRED, "schedule": schedule,
                **score(x, ref),
                "n_generated": len(x), "n_test": len(ref), "steps": prof.steps, "batch": prof.batch, "T": prof.T,
                "params": train_info["params"], "train_seconds": train_info["train_seconds"],

@@ -119,7 +119,7 @@ def _header(out, st, samplers, ref):
             ).format(p=st["profile"], c=I.CONTRAST, b=I.BRIGHTNESS_RANGE, nt=I.N_TEST_DIGITS, td=I.TEST_DRAWS,
                      rd=I.TRAIN_DRAWS)
     model = ("**Model**: compact UNet (`unet.py`, width {ch}/{ch2}, {params} parameters), v-prediction, Adam 1e-3, "
-             "clip 1, {steps} steps of batch {batch}, linear schedule, T = {T}; the same for every method. "
+             "clip 1, {steps} steps of batch {batch}, {sched} schedule, T = {T}; the same for every method. "
              "**Samplers**: {smp} (`stock-ddim` only on proposed models). Every cell: mean ± sd over seeds (count "
              "in brackets), {ng} generated images per run (clipped to [−1, 1]) vs {nt} held-out images. MMD² is "
              "unbiased on pixels with a Gaussian kernel, bandwidth by the median heuristic (≈ listed per run in "
@@ -128,7 +128,7 @@ def _header(out, st, samplers, ref):
              "std (brightness cannot move it); `digit_is` = exp E KL(p(y|x) ‖ p(y)) (1..10, also penalises collapse "
              "onto few classes). Run times: `timings.md`."
              ).format(ch=st["ch"], ch2=2 * st["ch"], params=st["params"], steps=st["steps"], batch=st["batch"],
-                      T=st["T"], smp=", ".join(f"`{s}`" for s in samplers), ng=st["n_generated"], nt=st["n_test"])
+                      T=st["T"], sched=st.get("schedule", "linear"), smp=", ".join(f"`{s}`" for s in samplers), ng=st["n_generated"], nt=st["n_test"])
     refs = " | ".join(f"{ref[k]:.4g}" for k in ("frac_black", "frac_white", "frac_extreme", "digit_conf",
                                                 "digit_is", "digit_acc", "w1_brightness_floor", "mmd_floor"))
     return [f"# Experiment: digits-brightness, profile `{st['profile']}`", "", data, "", model, "",

@@ -111,7 +111,8 @@ def markdown(out: Path, st: dict, runs: list[dict], methods: list[str]) -> list[
              + (f" Metric values are rounded to {st['metric_digits']} significant digits before averaging."
                 if "metric_digits" in st else "")
              + (f" The tables up to the claim use the ancestral sampler (ancestral-{st['T']}); the section "
-                "*Samplers* compares few-step samplers." if sampled else ""), "",
+                "*Samplers* compares few-step samplers." if sampled else "")
+             + (f" Schedule: {st['schedule']}." if st.get("schedule", "linear") != "linear" else ""), "",
              f"Device: {', '.join(st['devices'])}.", ""] + timing_lines(out)
     for k in METRICS:
         lines += [f"## {k}", "", "| n | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]

@@ -122,11 +122,12 @@ def timing_lines(out: Path) -> list[str]:
     return [f"Command: `{t['command']}`; {measured} (`timings.json`).{note}", ""]
 
 
-def command(dataset: str, profile: str, dims=None, methods=None, seeds=None) -> str:
+def command(dataset: str, profile: str, dims=None, methods=None, seeds=None, schedule=None) -> str:
     """The `gendiff experiment` command line that asks for this run."""
     return " ".join([f"gendiff experiment {dataset} --profile {profile}"]
                     + ([f"--dims {','.join(map(str, dims))}"] if dims else [])
-                    + ([f"--methods {','.join(methods)}"] if methods else []) + ([f"--seeds {seeds}"] if seeds else []))
+                    + ([f"--methods {','.join(methods)}"] if methods else []) + ([f"--seeds {seeds}"] if seeds else [])
+                    + ([f"--schedule {schedule}"] if schedule else []))
 
 
 def write_job_timing(path: Path, train_seconds, sample_seconds: dict) -> None:

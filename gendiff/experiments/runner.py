@@ -59,7 +59,7 @@ def _xi_sigma(m: Method) -> float:
 
 
 def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path, device, pred: str = "v",
-            progress=True) -> dict:
+            progress=True, schedule: str = "linear") -> dict:
     """Train (or resume), sample and score one job; returns its record (also written to result.json)."""
     d = root / cfg / f"n{n}" / f"s{seed}"
     done = d / "result.json"
@@ -67,10 +67,10 @@ def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path
         res = read_result(done)
         if all(name in res.get("samplers", {}) for name in samplers_for(prof, cfg)):
             return res
-        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, previous=res)
+        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, schedule, previous=res)
     created = make_dirs(d)
     try:
-        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress)
+        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, schedule)
     except BaseException:
         remove_if_empty(created)
         raise
@@ -100,10 +100,9 @@ def _model(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, method)
     return model, torch.float32, hist
 
 
-def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, previous=None) -> dict:
+def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, schedule, previous=None) -> dict:
     done = d / "result.json"
     oracle = cfg.startswith("oracle-")
-    schedule = SPECS[dataset].schedule
     method = build_method(cfg[7:] if oracle else cfg, prof.T, schedule=schedule)
     ref = make_split(dataset, n, "test", prof.n_test)[: prof.n_gen]
     wanted = samplers_for(prof, cfg)
@@ -150,25 +149,28 @@ def check_memory(profile: str, dims) -> None:
                          f"but {avail / 2**30:.3g} GiB are available: use smaller dimensions")
 
 
-def check_request(dataset: str, profile: str, dims, methods, seeds, shard) -> None:
+def check_request(dataset: str, profile: str, dims, methods, seeds, shard, schedule=None) -> None:
     """Raise InputError for anything run_experiment would fail on later (before any work starts)."""
     if dataset not in SPECS:
         raise InputError(f"unknown dataset {dataset!r}: use one of {', '.join(SPECS)}")
-    spec_check(SPECS[dataset], profile, dims, methods, seeds, shard)
+    spec_check(SPECS[dataset], profile, dims, methods, seeds, shard, schedule)
 
 
 def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
-                   runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1)) -> Path | None:
-    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation."""
-    check_request(dataset, profile, dims, methods, seeds, shard)
+                   runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1),
+                   schedule: str | None = None) -> Path | None:
+    """Run (or resume) every job of a profile; with shard=(i, k) only jobs i, i+k, ... and no aggregation.
+    `schedule` (default: the spec's) replaces the β schedule of every method; its runs and folder get a suffix."""
+    check_request(dataset, profile, dims, methods, seeds, shard, schedule)
     spec = SPECS[dataset]
+    schedule = None if schedule in (None, spec.schedule) else schedule
     prof = spec.profiles[profile]
     dims_run, seeds_run = tuple(dims or prof.dims), int(seeds or prof.seeds)
     device = resolve_device(device)
     jobs = plan_jobs(prof, dims_run, methods, seeds_run)
     i, k = shard
-    root = Path(runs_dir) / dataset / profile
-    out = Path(out or default_out(dataset, profile))
+    root = Path(runs_dir) / dataset / (profile + (f"-{schedule}" if schedule else ""))
+    out = Path(out or default_out(dataset, profile, schedule))
     if spec.kind == "vector":
         job = run_one
     else:
@@ -179,14 +181,14 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
         torch.set_num_threads(spec.threads)
     try:
         for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
-            r = job(dataset, c, n, s, prof, root, device, progress=progress)
+            r = job(dataset, c, n, s, prof, root, device, progress=progress, schedule=schedule or spec.schedule)
             records += r if isinstance(r, list) else [r]
     finally:
         torch.set_num_threads(before)
     if k > 1:
         return None
     timing_files = [spec.run_dir(root, c, n, s) / "timing.json" for c, n, s in jobs]
-    write_timings(out, command(dataset, profile, dims, methods, seeds), time.perf_counter() - t0,
+    write_timings(out, command(dataset, profile, dims, methods, seeds, schedule), time.perf_counter() - t0,
                   time.process_time() - c0, *job_seconds(timing_files))
     if spec.kind == "vector":
         from .results import write_outputs

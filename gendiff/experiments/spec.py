@@ -95,8 +95,11 @@ def plan_jobs(prof: Profile, dims, methods, seeds) -> list[tuple[str, int, int]]
     return [(c, n, s) for n in dims for c in cfgs for s in range(n_seeds(c))]
 
 
-def check_request(spec: Spec, profile: str, dims, methods, seeds, shard) -> None:
+def check_request(spec: Spec, profile: str, dims, methods, seeds, shard, schedule=None) -> None:
     """Raise InputError for anything a run would fail on later (before any work starts)."""
+    from ..schedules import NAMES
+    if schedule is not None and schedule not in NAMES:
+        raise InputError(f"schedule (--schedule) {schedule!r} is not a schedule name: use one of {', '.join(NAMES)}")
     if profile not in spec.profiles:
         raise InputError(f"profile {profile!r} does not exist for {spec.name}: use one of {', '.join(spec.profiles)}")
     if dims and spec.kind == "image":
@@ -127,8 +130,11 @@ def check_request(spec: Spec, profile: str, dims, methods, seeds, shard) -> None
         raise InputError(f"shard must be i/k with 0 <= i < k, got {i}/{k}")
 
 
-def default_out(dataset: str, profile: str) -> str:
-    return f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")
+def default_out(dataset: str, profile: str, schedule: str | None = None) -> str:
+    """reports/experiments/<dataset>[-<profile>][-<schedule>] (no profile suffix for full; none for the spec's
+    own schedule)."""
+    return (f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")
+            + (f"-{schedule}" if schedule and schedule != SPECS[dataset].schedule else ""))
 
 
 SAMPLER_AXIS = dict(samplers=("ddim-10", "ddim-20", "ddim-50", "ddim-100"), stock=("stock-ddim-50",))
