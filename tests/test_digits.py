@@ -6,6 +6,9 @@ import torch
 
 from gendiff.cli import main
 from gendiff.experiments import digits as D
+from gendiff.experiments import sampling
+from gendiff.experiments.runner import run_experiment
+from gendiff.experiments.spec import samplers_for
 from gendiff.experiments.classifier import digit_scores
 from gendiff.experiments.images import digits, extreme_fraction, make_images, shift
 from gendiff.experiments.unet import UNet
@@ -61,13 +64,18 @@ def test_methods_and_samplers_are_checked():
             D.build_method(bad, 10)
     for bad in ("ancestral-50", "ddim-0", "ddim-11", "euler-5"):
         with pytest.raises(ValueError, match="sampler"):
-            D.check_sampler(bad, 10)
-    assert D.sampler_applies("stock-ddim-5", "proposed-sc1") and not D.sampler_applies("stock-ddim-5", "base")
+            sampling.parse(bad, 10)
+    prof = D.PROFILES["smoke"]
+    assert samplers_for(prof, "proposed-sc1") == ["ancestral-20", "ddim-5", "stock-ddim-5"]
+    assert samplers_for(prof, "base") == ["ancestral-20", "ddim-5"]            # stock DDIM only on proposed models
+    full = D.PROFILES["full"]
+    assert samplers_for(full, "offset-w0.3") == ["ddim-50"] and samplers_for(full, "proposed-sc0.5")[-1] == \
+        "stock-ddim-50"                                                        # the sweeps' samplers
 
 
 def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     kw = dict(methods=["base", "proposed-sc1"], runs_dir=tmp_path / "runs", progress=False)
-    out = D.run_experiment("smoke", out=tmp_path / "a", **kw)
+    out = run_experiment("digits", "smoke", out=tmp_path / "a", **kw)
     res = json.loads((out / "results.json").read_text())
     assert res["data"]["frac_extreme"] > 0 and res["settings"]["samplers"] == list(D.PROFILES["smoke"].samplers)
     samplers = {r["sampler"] for r in res["records"] if r["method"] == "base"}
@@ -79,10 +87,17 @@ def test_smoke_experiment_resumes_and_is_byte_stable(tmp_path):
     run = tmp_path / "runs" / "digits" / "smoke" / "proposed-sc1" / "s1"
     weights = (run / "model.pt").stat().st_mtime_ns
     (run / "ddim-5.json").unlink()                                        # a sampler added later: no retraining
-    out2 = D.run_experiment("smoke", out=tmp_path / "b", **kw)
+    out2 = run_experiment("digits", "smoke", out=tmp_path / "b", **kw)
     assert (run / "model.pt").stat().st_mtime_ns == weights
-    for f in ("results.json", "results.md"):
-        assert (out2 / f).read_bytes() == (out / f).read_bytes()
+    assert (out2 / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    for f in ("figure_data.json", "figures/brightness_hist.png", "figures/samples_proposed-sc1.png"):
+        assert (out2 / f).read_bytes() == (out / f).read_bytes(), f
+
+    def timeless(p):                                  # results.md states the measured times of its own call
+        return [ln for ln in p.read_text().splitlines() if not ln.startswith("Command: ")]
+    assert timeless(out2 / "results.md") == timeless(out / "results.md")
+    assert "Command: `gendiff experiment digits --profile smoke --methods base,proposed-sc1`; measured wall time" \
+        in (out / "results.md").read_text()
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -95,3 +110,50 @@ def test_cli_rejects_bad_input(argv, msg, capsys, tmp_path):
     assert main(argv + ["--runs-dir", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert msg in err and len(err.strip().splitlines()) == 1
+
+
+def _solid(values):
+    """Images (B, 1, 8, 8) of constant grey levels `values`."""
+    return torch.tensor(values, dtype=torch.float64)[:, None, None, None].expand(-1, 1, 8, 8).clone()
+
+
+def test_scores_of_sets_with_known_answers():
+    """Each metric on all-black, all-white and a known mixture (3 black, 5 white, 12 grey, 4 at ±0.8 exactly)."""
+    import math
+
+    from gendiff.experiments.metrics import mmd, w1_brightness
+    black, white = _solid([-1.0] * 20), _solid([1.0] * 20)
+    assert extreme_fraction(black) == {"frac_black": 1.0, "frac_white": 0.0, "frac_extreme": 1.0}
+    assert extreme_fraction(white) == {"frac_black": 0.0, "frac_white": 1.0, "frac_extreme": 1.0}
+    mix = _solid([-1.0] * 3 + [0.95] * 5 + [0.0] * 12 + [0.8, -0.8, 0.79, -0.79])
+    f = extreme_fraction(mix)                                     # L_avg = ±0.8 is not beyond the threshold
+    assert f["frac_black"] == pytest.approx(3 / 24, abs=1e-15) and f["frac_white"] == pytest.approx(5 / 24, abs=1e-15)
+    assert f["frac_extreme"] == pytest.approx(8 / 24, abs=1e-15)
+    assert w1_brightness(black, white) == pytest.approx(2.0, abs=1e-12)
+    assert w1_brightness(black, mix) == pytest.approx(float((mix.flatten(1).mean(1) + 1).mean()), abs=1e-12)
+    m2, h = mmd(black, white)                                     # median pooled distance: the cross distance 16
+    assert h == pytest.approx(16.0) and m2 == pytest.approx(2 - 2 * math.exp(-0.5), abs=1e-12)
+    for x in (black, white):                                      # a solid image is no digit (p = 1/10 each)
+        s = digit_scores(x)
+        assert s["digit_conf"] == pytest.approx(0.1) and s["digit_is"] == pytest.approx(1.0)
+    s = D.score(black, mix)
+    assert s["frac_black"] == 1.0 and s["frac_white"] == 0.0
+    assert s["frac_error"] == pytest.approx(1 - 8 / 24, abs=1e-12)       # |generated − held-out|, not |x − x|
+    assert D.score(white, black)["frac_error"] == 0.0 and D.score(mix, black)["frac_error"] == pytest.approx(2 / 3)
+
+
+def test_generated_images_are_clipped_before_scoring(tmp_path, monkeypatch):
+    """run_one clips samples to [−1, 1] (as an image pipeline does) before every metric and the stored grid."""
+    raw = torch.empty(64, 1, 8, 8, dtype=torch.float64)
+    raw[:, :, :4], raw[:, :, 4:] = 3.0, -1.2          # unclipped L_avg = 0.9 (near-white); clipped: 0
+    prof = D.PROFILES["smoke"]
+    d = tmp_path / "base" / "s0"
+    d.mkdir(parents=True)
+    (d / "train.json").write_text(json.dumps({"params": 1, "train_seconds": 0.0, "train_cpu_seconds": 0.0}))
+    monkeypatch.setattr(D, "_load_or_train", lambda *a, **k: (None, D.build_method("base", prof.T)))
+    monkeypatch.setattr(D, "sample", lambda name, model, shape, *a, **k: raw[: shape[0]].clone())
+    recs = D.run_one("digits", "base", 64, 0, prof, tmp_path, torch.device("cpu"), progress=False)
+    r = next(r for r in recs if r["sampler"] == "ddim-5")
+    assert r["frac_white"] == 0.0 and r["frac_extreme"] == 0.0
+    assert max(max(im) for im in r["grid"]) <= 1.0 and min(min(im) for im in r["grid"]) >= -1.0
+    assert sum(r["hist_gen"]) == 64 and r["hist_gen"][20] == 64                # every L_avg in the bin [0, 0.05)

@@ -1,6 +1,7 @@
 """Datasets, metrics, the empirical oracle, resumable training and a smoke experiment."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -185,3 +186,105 @@ def test_thread_count_does_not_change_results(tmp_path):
         torch.set_num_threads(n_threads)
     keys = ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "loss_curve", "val_curve", "hist_gen")
     assert [runs[0][k] for k in keys] == [runs[1][k] for k in keys]
+
+
+_JOBS_SCRIPT = """
+import sys, torch
+from pathlib import Path
+from gendiff.experiments.runner import PROFILES, run_one
+threads, global_seed, root = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(global_seed)
+torch.rand(global_seed)                       # a different global RNG state in each process
+for job in sys.argv[4:]:
+    cfg, n = job.split(":")
+    run_one("cylinder", cfg, int(n), 0, PROFILES["smoke"], root, torch.device("cpu"), progress=False)
+"""
+
+
+def test_a_job_gives_the_same_bytes_whatever_ran_before(tmp_path):
+    """Each job seeds its model, data and sampler from its own seed: run in two fresh processes, in opposite
+    orders, after different global seeds, on 1 and on 2 threads, it writes the same result.json and weights."""
+    import os
+    import subprocess
+    import sys
+    jobs = ["base:2", "proposed-sc1:2"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for k, (threads, seed, order) in enumerate(((1, 1, jobs), (2, 2, jobs[::-1]))):
+        subprocess.run([sys.executable, "-c", _JOBS_SCRIPT, str(threads), str(seed), str(tmp_path / f"r{k}")]
+                       + order, check=True, env=env, timeout=600)
+    for job in jobs:
+        cfg, n = job.split(":")
+        a, b = (tmp_path / f"r{k}" / cfg / f"n{n}" / "s0" for k in (0, 1))
+        assert (a / "result.json").read_bytes() == (b / "result.json").read_bytes(), job
+        wa, wb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
+        assert all(torch.equal(wa[key], wb[key]) for key in wa), job
+
+
+def test_experiment_cli_bounds_dims_and_refuses_what_cannot_fit(capsys, monkeypatch, tmp_path):
+    from gendiff.cli import main
+    from gendiff.experiments import runner
+    from gendiff.experiments.runfiles import memory_bytes
+    assert main(["experiment", "cylinder", "--dims", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--dims" in err and "1..1000000" in err and err.count("\n") == 1
+    prof = runner.PROFILES["smoke"]
+    assert memory_bytes(prof, 65536) > 1.1 * 1439 * 2**20 and memory_bytes(prof, 16384) > 479 * 2**20   # measured
+    assert memory_bytes(runner.PROFILES["full"], 512) > memory_bytes(runner.PROFILES["full"], 256)
+    monkeypatch.setattr(runner, "available_memory", lambda: memory_bytes(prof, 4) - 1)
+    argv = ["experiment", "cylinder", "--profile", "smoke", "--runs-dir", str(tmp_path / "r"), "--out",
+            str(tmp_path / "o")]
+    assert main(argv + ["--dims", "2,4"]) == 2
+    err = capsys.readouterr().err
+    assert "--dims: n = 4 needs about" in err and "GiB are available" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()                            # refused before the first job
+    monkeypatch.setattr(runner, "available_memory", lambda: None)   # unknown: not refused for memory
+    runner.check_memory("smoke", [2])
+
+
+def _options(parser):
+    import argparse
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def test_experiment_help_offers_only_what_each_data_set_accepts(capsys):
+    import argparse
+
+    from gendiff.cli import build_parser, main
+    from gendiff.experiments import digits, runner
+    assert set(runner.SPECS) == {"cylinder", "gaussian", "digits"}
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    datasets = next(a for a in sub.choices["experiment"]._actions if isinstance(a, argparse._SubParsersAction))
+    for name, profiles in (("cylinder", runner.PROFILES), ("gaussian", runner.PROFILES), ("digits", digits.PROFILES)):
+        p = datasets.choices[name]
+        assert next(a for a in _options(p) if a.dest == "profile").choices == list(profiles)
+        for a in _options(p):                                       # every option says what it does
+            assert a.help and (a.help == argparse.SUPPRESS) == (name == "digits" and a.dest == "dims"), a.dest
+        assert main(["experiment", name, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "``" not in text and all(f"{k}: " in text for k in profiles)
+        assert ("samplers" in text) == (name != "digits") and ("--dims" in text) == (name != "digits")
+    for argv in ([], ["experiment"], ["report"], ["derive"], ["coefficients"], ["verify-offset"]):
+        assert main(argv + ["--help"]) == 0
+        assert "``" not in capsys.readouterr().out, argv
+
+
+def test_the_schedule_is_an_axis(tmp_path, capsys):
+    """--schedule replaces β for every method; records, settings, runs folder, output folder and command say so."""
+    from gendiff.cli import main
+    from gendiff.experiments.spec import build_method as spec_build
+    from gendiff.experiments.spec import default_out
+    assert default_out("cylinder", "smoke", "cosine") == "reports/experiments/cylinder-smoke-cosine"
+    assert default_out("digits", "full", "linear") == "reports/experiments/digits"
+    a, b = spec_build("proposed-sc1", 50), spec_build("proposed-sc1", 50, schedule="cosine")
+    assert not torch.allclose(a.tables.alpha_bar, b.tables.alpha_bar)
+    assert spec_build("zero-snr", 50, schedule="cosine").tables.alpha_bar[-1] == 0
+    out = run_experiment("cylinder", "smoke", dims=[2], methods=["base"], out=tmp_path / "out",
+                         runs_dir=tmp_path / "runs", device="cpu", progress=False, schedule="cosine")
+    d = json.loads((out / "results.json").read_text())
+    assert d["settings"]["schedule"] == "cosine" and {r["schedule"] for r in d["records"]} == {"cosine"}
+    assert (tmp_path / "runs" / "cylinder" / "smoke-cosine" / "base" / "n2" / "s0" / "result.json").exists()
+    assert "Schedule: cosine." in (out / "results.md").read_text()
+    assert json.loads((out / "timings.json").read_text())["command"].endswith("--methods base --schedule cosine")
+    assert main(["experiment", "digits", "--schedule", "sigmoid"]) == 2
+    assert "argument --schedule" in capsys.readouterr().err

@@ -7,7 +7,8 @@ import torch
 
 from gendiff.experiments import sampling
 from gendiff.experiments.runfiles import RunFileError
-from gendiff.experiments.runner import PROFILES, run_one, samplers_for
+from gendiff.experiments.runner import PROFILES, run_one
+from gendiff.experiments.spec import samplers_for
 
 
 def test_sampler_names_parse_and_refuse():

@@ -1,4 +1,4 @@
-"""Command line entry: ``gendiff derive | coefficients | verify-offset | report | experiment``.
+"""Command line entry: `gendiff derive | coefficients | verify-offset | report | experiment`.
 
 Layer: cli — may import everything (core, experiments, integrations, derivations); nothing imports it.
 Each sub-command lives in its own module with a ``register(sub)`` function; this module registers them

@@ -14,8 +14,9 @@ def _cmd_report(args) -> int:
 
 
 def register(sub) -> None:
-    r = sub.add_parser("report", help="regenerate everything under reports/")
-    r.add_argument("--out", type=nonempty, default="reports")
-    r.add_argument("--full", action="store_true", help="more Monte Carlo samples and the full experiment profile")
-    r.add_argument("--no-experiments", action="store_true", help="skip the quick experiment run")
+    r = sub.add_parser("report", help="regenerate everything under reports/ from committed results (no training)")
+    r.add_argument("--out", type=nonempty, default="reports", help="the reports folder (default: reports)")
+    r.add_argument("--full", action="store_true", help="20 000 instead of 4 000 Monte Carlo samples per seed")
+    r.add_argument("--no-experiments", action="store_true",
+                   help="skip re-rendering the experiment folders under OUT/experiments/")
     r.set_defaults(func=_cmd_report)

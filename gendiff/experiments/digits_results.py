@@ -24,7 +24,9 @@ from . import images as I  # noqa: E402
 from .classifier import digit_scores  # noqa: E402
 from .figures import save  # noqa: E402
 from .metrics import METRIC_DIGITS, mmd, significant, w1_brightness  # noqa: E402
-from .results import _stats  # noqa: E402
+from .runfiles import timing_lines  # noqa: E402
+from .vector_figures import stats as _stats  # noqa: E402
+from .vector_figures import welch_p as _welch  # noqa: E402
 
 METRICS = ("w1_brightness", "frac_black", "frac_white", "frac_extreme", "frac_error", "mmd", "digit_conf",
            "digit_is")
@@ -32,8 +34,7 @@ HIGHER_IS_BETTER = ("digit_conf", "digit_is")
 TESTED = ("w1_brightness", "frac_error", "mmd", "digit_conf")
 def reference(n: int) -> dict:
     """The data's own values: held-out fractions and digit scores, and the floor of W1/MMD (train vs held-out)."""
-    ref, lab = I.make_images("test")
-    ref, lab = ref[:n], lab[:n]
+    ref, lab = (v[:n] for v in I.make_images("test"))
     other = I.make_images("train")[0][:n]
     m2, _ = mmd(other.flatten(1), ref.flatten(1))
     return {**I.extreme_fraction(ref), **digit_scores(ref, lab), "w1_brightness_floor": w1_brightness(other, ref),
@@ -46,52 +47,62 @@ def _cell(vals, bold=False):
     return f"**{txt}**" if bold else txt
 
 
-def _welch(a, b):
-    import warnings
-
-    from scipy.stats import ttest_ind
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # identical values: p is nan, read as 1
-        p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else 1.0
-
-
 def best_of(family: str, by, sampler, methods):
     """The member of a family ('offset-w', 'proposed-sc') with the lowest mean W1(L_avg) under `sampler`."""
     cands = [m for m in methods if m.startswith(family) and (m, sampler) in by]
     return min(cands, key=lambda m: (_stats([r["w1_brightness"] for r in by[(m, sampler)]])[0], m)) if cands else None
 
 
-def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device: str) -> None:
+def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device: str, dataset=None) -> None:
+    """results.json, figure_data.json (histograms, sample grids of seed 0) and timings.md from the run records,
+    then results.md and the figures from those files (`render`)."""
     out = Path(out)
-    records = sorted(records, key=lambda r: (r["sampler"], r["method"], r["seed"]))
+    records = sorted(({"schedule": "linear", **r} for r in records),       # runs from before the schedule axis
+                     key=lambda r: (r["sampler"], r["method"], r["seed"]))
     samplers = [s for s in prof.samplers if any(r["sampler"] == s for r in records)]
-    methods = sorted({r["method"] for r in records}, key=_order)
     ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
     params = records[0]["params"]
-    settings = {"dataset": "digits-brightness", "profile": profile, "dims": [64], "seeds": prof.seeds,
-                "steps": prof.steps, "batch": prof.batch, "T": prof.T, "n_generated": prof.n_gen,
+    settings = {"dataset": "digits-brightness", "profile": profile, "schedule": records[0]["schedule"], "T": prof.T,
+                "dims": [64], "seeds": prof.seeds, "steps": prof.steps, "batch": prof.batch, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
                 "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME,
-                "metric_digits": METRIC_DIGITS}
-    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "metric": k,
-             "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
+                "metric_digits": METRIC_DIGITS, "ch": prof.ch, "params": params, "devices": [device]}
+    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "schedule": r["schedule"],
+             "metric": k, "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
     write_text_atomic(out / "results.json", json.dumps({"settings": settings, "data": ref, "records": flat},
                                                        indent=1, sort_keys=True) + "\n")
-    rounded = [{**r, **{k: significant(r[k]) for k in METRICS}} for r in records]
+    hist, grid = {}, {f"{r['method']}|{r['sampler']}": r["grid"] for r in records if r["seed"] == 0}
+    for r in records:
+        key = f"{r['method']}|{r['sampler']}"
+        hist[key] = [a + int(b) for a, b in zip(hist.get(key, [0] * len(r["hist_gen"])), r["hist_gen"])]
+    write_text_atomic(out / "figure_data.json", json.dumps({"hist_gen": hist, "grid": grid}, sort_keys=True,
+                                                           separators=(",", ":")) + "\n")
+    _timings(out, records, profile)
+    render(out)
+
+
+def render(out: Path) -> list[Path]:
+    """results.md and figures of a digits folder from results.json (and figure_data.json); returns the figures."""
+    out = Path(out)
+    data = json.loads((out / "results.json").read_text())
+    st, ref = data["settings"], data["data"]
+    runs = {}
+    for r in data["records"]:
+        runs.setdefault((r["sampler"], r["method"], r["seed"]), {"method": r["method"], "seed": r["seed"],
+                        "sampler": r["sampler"], "n_test": st["n_test"]})[r["metric"]] = r["value"]
+    records = [runs[k] for k in sorted(runs)]
+    samplers, methods = st["samplers"], sorted({r["method"] for r in records}, key=_order)
     by_r = {}
-    for r in rounded:
+    for r in records:
         by_r.setdefault((r["method"], r["sampler"]), []).append(r)
-    lines = _header(profile, prof, params, samplers, device, ref)
+    lines = _header(out, st, samplers, ref)
     lines += _answers(by_r, methods, samplers, ref)
     for s in samplers:
         lines += _table(by_r, methods, s)
     write_text_atomic(out / "results.md", "\n".join(lines) + "\n")
-    _timings(out, records, profile)
-    _figures(out, records, methods, samplers, prof)
+    fd = out / "figure_data.json"
+    return _figures(out, json.loads(fd.read_text()), records, methods, samplers, st) if fd.exists() else []
 
 
 def _order(m):
@@ -99,16 +110,16 @@ def _order(m):
     return fam, float(m.rsplit("w" if fam == 1 else "sc", 1)[1]) if fam in (1, 2) else 0.0, m
 
 
-def _header(profile, prof, params, samplers, device, ref):
+def _header(out, st, samplers, ref):
     data = ("Generated by `gendiff experiment digits --profile {p}`. **Data** (`gendiff/experiments/images.py`): "
             "scikit-learn's bundled 8×8 digits d (grey levels 0..16 → d = g/8 − 1 ∈ [−1, 1]), each shifted by a "
             "global brightness: x = clip(c·(d − L_avg(d)) + u, −1, 1), c = {c}, u ~ U[−{b}, {b}]. Fixed-seed split "
             "of the digits: {nt} test digits × {td} brightnesses = held-out images, the other 1297 digits × {rd} "
             "brightnesses = 10 376 training images. Near-black / near-white: L_avg < −0.8 / > 0.8."
-            ).format(p=profile, c=I.CONTRAST, b=I.BRIGHTNESS_RANGE, nt=I.N_TEST_DIGITS, td=I.TEST_DRAWS,
+            ).format(p=st["profile"], c=I.CONTRAST, b=I.BRIGHTNESS_RANGE, nt=I.N_TEST_DIGITS, td=I.TEST_DRAWS,
                      rd=I.TRAIN_DRAWS)
     model = ("**Model**: compact UNet (`unet.py`, width {ch}/{ch2}, {params} parameters), v-prediction, Adam 1e-3, "
-             "clip 1, {steps} steps of batch {batch}, linear schedule, T = {T}; the same for every method. "
+             "clip 1, {steps} steps of batch {batch}, {sched} schedule, T = {T}; the same for every method. "
              "**Samplers**: {smp} (`stock-ddim` only on proposed models). Every cell: mean ± sd over seeds (count "
              "in brackets), {ng} generated images per run (clipped to [−1, 1]) vs {nt} held-out images. MMD² is "
              "unbiased on pixels with a Gaussian kernel, bandwidth by the median heuristic (≈ listed per run in "
@@ -116,12 +127,12 @@ def _header(profile, prof, params, samplers, device, ref):
              "trained on the unshifted digits, applied to each image after removing its mean and dividing by its "
              "std (brightness cannot move it); `digit_is` = exp E KL(p(y|x) ‖ p(y)) (1..10, also penalises collapse "
              "onto few classes). Run times: `timings.md`."
-             ).format(ch=prof.ch, ch2=2 * prof.ch, params=params, steps=prof.steps, batch=prof.batch, T=prof.T,
-                      smp=", ".join(f"`{s}`" for s in samplers), ng=prof.n_gen, nt=prof.n_test)
+             ).format(ch=st["ch"], ch2=2 * st["ch"], params=st["params"], steps=st["steps"], batch=st["batch"],
+                      T=st["T"], sched=st.get("schedule", "linear"), smp=", ".join(f"`{s}`" for s in samplers), ng=st["n_generated"], nt=st["n_test"])
     refs = " | ".join(f"{ref[k]:.4g}" for k in ("frac_black", "frac_white", "frac_extreme", "digit_conf",
                                                 "digit_is", "digit_acc", "w1_brightness_floor", "mmd_floor"))
-    return [f"# Experiment: digits-brightness, profile `{profile}`", "", data, "", model, "",
-            f"Device: {device}.", "", "## The data", "",
+    return [f"# Experiment: digits-brightness, profile `{st['profile']}`", "", data, "", model, "",
+            f"Device: {', '.join(st['devices'])}.", ""] + timing_lines(out) + ["## The data", "",
             "| near-black | near-white | \\|L_avg\\| > 0.8 | digit_conf | digit_is | classifier accuracy | "
             "W1(L_avg) floor | MMD² floor |", "|---" * 8 + "|", f"| {refs} |", "",
             "Floors: the same metrics between training images and held-out images (what a perfect model would get).",
@@ -235,21 +246,23 @@ def _grid(ax, imgs, title):
     ax.axis("off")
 
 
-def _figures(out, records, methods, samplers, prof):
+def _figures(out, fd, records, methods, samplers, st) -> list[Path]:
     fig_dir = out / "figures"
-    ref = I.make_images("test")[0][: prof.n_test]
+    ref = I.make_images("test")[0][: st["n_test"]]
     L = ref.flatten(1).mean(1)
     data_grid = ref[L.argsort()][:: max(1, len(ref) // 100)][:100].flatten(1).numpy()
+    written, n_gen = [], st["n_generated"]
     for m in methods:
-        rs = [r for s in samplers for r in records if r["method"] == m and r["sampler"] == s and r["seed"] == 0]
-        fig, axes = plt.subplots(1, len(rs) + 1, figsize=(3.2 * (len(rs) + 1), 3.6), squeeze=False)
+        keys = [s for s in samplers if f"{m}|{s}" in fd["grid"]]
+        fig, axes = plt.subplots(1, len(keys) + 1, figsize=(3.2 * (len(keys) + 1), 3.6), squeeze=False)
         _grid(axes[0][0], data_grid, "held-out data")
-        for ax, r in zip(axes[0][1:], rs):
-            _grid(ax, r["grid"], f"{r['sampler']} (seed 0)")
-        fig.suptitle(f"{m}: {len(data_grid)} of {prof.n_gen} samples (every {max(1, prof.n_gen // 100)}th), sorted by "
+        for ax, s in zip(axes[0][1:], keys):
+            _grid(ax, fd["grid"][f"{m}|{s}"], f"{s} (seed 0)")
+        fig.suptitle(f"{m}: {len(data_grid)} of {n_gen} samples (every {max(1, n_gen // 100)}th), sorted by "
                      "brightness (row-major)", fontsize=9)
         fig.tight_layout()
         save(fig, fig_dir / f"samples_{m}.png")
+        written.append(fig_dir / f"samples_{m}.png")
     edges = np.linspace(-1, 1, 41)
     centers = (edges[:-1] + edges[1:]) / 2
     data_h = np.histogram(L.numpy(), bins=edges)[0] / len(L)
@@ -259,7 +272,7 @@ def _figures(out, records, methods, samplers, prof):
         for i, m in enumerate(methods):
             rs = [r for r in records if r["method"] == m and r["sampler"] == s]
             if rs:
-                h = np.sum([r["hist_gen"] for r in rs], axis=0)
+                h = np.array(fd["hist_gen"][f"{m}|{s}"], dtype=float)
                 ax.step(centers, h / h.sum(), where="mid", color=plt.cm.tab10(i % 10), label=f"{m} ({len(rs)} seeds)")
         for x in (-I.EXTREME, I.EXTREME):
             ax.axvline(x, color="k", ls=":", lw=0.8)
@@ -270,3 +283,7 @@ def _figures(out, records, methods, samplers, prof):
     fig.suptitle("Brightness of generated images vs held-out data (dotted: |L_avg| = 0.8)")
     fig.tight_layout()
     save(fig, fig_dir / "brightness_hist.png")
+    written.append(fig_dir / "brightness_hist.png")
+    for stale in sorted(set(fig_dir.glob("*.png")) - set(written)):
+        stale.unlink()
+    return written

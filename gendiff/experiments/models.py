@@ -37,3 +37,17 @@ class MLPDenoiser(nn.Module):
         for blk in self.blocks:
             h = h + blk(h)
         return self.out(h)
+
+
+def build_seeded(factory, seed: int, device) -> nn.Module:
+    """`factory()` with its initial weights drawn from `seed` alone, moved to `device`.
+
+    The global RNG is forked (CPU and, on CUDA, that device), seeded, and restored afterwards: the weights do
+    not depend on what ran before in the process, and the job leaves no trace in the global state.
+    """
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        model = factory()
+    return model.to(device)

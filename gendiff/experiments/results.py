@@ -1,9 +1,11 @@
-"""Aggregate experiment runs into results.json, results.md and figures (deterministic ordering).
+"""Vector-data experiment folders (cylinder, gaussian): results.json from the runs, results.md and figures from it.
 
-results.json and results.md are byte-stable: metric values carry METRIC_DIGITS significant digits, the
-settings are those of the runs actually aggregated (dims, seeds and methods as run, devices as recorded
-in each run), and no timings are stored.  Figures of an earlier run into the same folder that this run
-does not produce are removed.
+`write_outputs` turns run records into results.json (flat, byte-stable: metric values carry METRIC_DIGITS
+significant digits, settings are those of the runs aggregated, no timings) and figure_data.json (histograms and
+the loss curve, `vector_figures.figure_data`), then calls `render`.  `render(out)` rebuilds results.md and the
+figures from those files alone, which is what `gendiff report` does for every committed folder.  Figures of an
+earlier run that this one does not make are removed (except in folders without figure_data.json, whose
+histogram and loss figures cannot be redrawn and are kept).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -13,25 +15,14 @@ import json
 import statistics
 from pathlib import Path
 
-import matplotlib
+from ..io import write_text_atomic
+from . import sampling
+from .metrics import METRIC_DIGITS, significant
+from .runfiles import timing_lines
+from .vector_figures import METRICS, draw, figure_data, stats, welch_p
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ..io import write_text_atomic  # noqa: E402
-from .figures import save  # noqa: E402
-from . import sampling  # noqa: E402
-from .metrics import METRIC_DIGITS, significant  # noqa: E402
-
-METRICS = ("w1_brightness", "w1", "mmd")
-SKIP = ("hist_gen", "hist_data", "loss_curve", "val_curve")
-
-
-def _stats(vals):
-    m = statistics.fmean(vals)
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return m, sd
+_stats = stats
+RUN_KEYS = ("method", "n", "seed", "n_generated", "n_test", "steps", "batch", "T", "n_train", "pred", "schedule")
 
 
 def settings_of(records: list[dict], *, dataset: str, profile: str, prof) -> dict:
@@ -39,7 +30,8 @@ def settings_of(records: list[dict], *, dataset: str, profile: str, prof) -> dic
     seeds = {}
     for r in records:
         seeds.setdefault(r["method"], set()).add(r["seed"])
-    return {"dataset": dataset, "profile": profile, "dims": sorted({r["n"] for r in records}),
+    return {"dataset": dataset, "profile": profile, "schedule": records[0].get("schedule", "linear"),
+            "dims": sorted({r["n"] for r in records}),
             "methods": sorted(seeds, key=lambda m: (m.startswith("oracle-"), m)),
             "seeds": max((len(v) for v in seeds.values()), default=0),
             "seeds_per_method": {m: len(v) for m, v in sorted(seeds.items())},
@@ -49,10 +41,9 @@ def settings_of(records: list[dict], *, dataset: str, profile: str, prof) -> dic
             "metric_digits": METRIC_DIGITS}
 
 
-def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str, prof) -> None:
+def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str, prof, device=None) -> None:
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    records = sorted(({**r, **{k: significant(r[k]) for k in METRICS + ("mmd_bandwidth",)}} for r in records),
+    records = sorted(({"schedule": "linear", **r} for r in records),       # runs from before the schedule axis
                      key=lambda r: (r["n"], r["method"], r["seed"]))
     flat = []
     for r in records:
@@ -61,33 +52,72 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
             sc = scores[name]
             for k in METRICS:
                 flat.append({"method": r["method"], "sampler": name, "n": r["n"], "seed": r["seed"], "metric": k,
-                             "value": significant(sc[k]), "n_generated": r["n_generated"], "n_test": r["n_test"],
-                             "steps": r["steps"], "batch": r["batch"], "T": r["T"], "n_train": r["n_train"],
-                             "pred": r["pred"], **({"mmd_bandwidth": significant(sc["mmd_bandwidth"])}
-                                                   if k == "mmd" else {})})
+                             "value": significant(sc[k]), **{key: r[key] for key in RUN_KEYS[3:]},
+                             **({"mmd_bandwidth": significant(sc["mmd_bandwidth"])} if k == "mmd" else {})})
     settings = settings_of(records, dataset=dataset, profile=profile, prof=prof)
-    methods, dims = settings["methods"], settings["dims"]
-    written = _figures(out, records, methods, dims)
-    for stale in sorted(set((out / "figures").glob("*.png")) - set(written)):
-        stale.unlink()
+    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,
+                                                       sort_keys=True, allow_nan=False) + "\n")
+    write_text_atomic(out / "figure_data.json", json.dumps(figure_data(records, settings["dims"]), sort_keys=True,
+                                                           separators=(",", ":")) + "\n")
+    render(out)
+
+
+def runs_of(data: dict) -> list[dict]:
+    """One record per (method, n, seed) from results.json's flat records; metrics of the ancestral sampler."""
+    runs = {}
+    for r in data["records"]:
+        run = runs.setdefault((r["n"], r["method"], r["seed"]), {k: r[k] for k in RUN_KEYS if k in r})
+        target = run.setdefault("samplers", {}).setdefault(r["sampler"], {}) if "sampler" in r else run
+        target[r["metric"]] = r["value"]
+        if "mmd_bandwidth" in r:
+            target["mmd_bandwidth"] = r["mmd_bandwidth"]
+    for run in runs.values():
+        if "samplers" in run:
+            run.update(run["samplers"][f"ancestral-{run['T']}"])
+    return [runs[k] for k in sorted(runs)]
+
+
+def render(out: Path) -> list[Path]:
+    """results.md and figures of folder `out` from its results.json (and figure_data.json); returns the figures."""
+    out = Path(out)
+    data = json.loads((out / "results.json").read_text())
+    st, runs = data["settings"], runs_of(data)
+    methods = st.get("methods") or sorted({r["method"] for r in runs}, key=lambda m: (m.startswith("oracle-"), m))
+    fd = out / "figure_data.json"
+    fig = json.loads(fd.read_text()) if fd.exists() else None
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    written = draw(out, runs, methods, st["dims"], fig)
+    if fig is not None:
+        for stale in sorted(set((out / "figures").glob("*.png")) - set(written)):
+            stale.unlink()
+    write_text_atomic(out / "results.md", "\n".join(markdown(out, st, runs, methods)) + "\n")
+    return written
+
+
+def markdown(out: Path, st: dict, runs: list[dict], methods: list[str]) -> list[str]:
+    dataset, profile, dims, r0 = st["dataset"], st["profile"], st["dims"], runs[0]
     by = {}
-    for r in records:
+    for r in runs:
         by.setdefault((r["method"], r["n"]), []).append(r)
+    sampled = any("samplers" in r for r in runs)
     lines = [f"# Experiment: {dataset}, profile `{profile}`", "",
              f"Generated by `gendiff experiment {dataset} --profile {profile}`. Each cell: mean ± sd over seeds "
-             f"(count in brackets), {prof.n_gen} generated vs {prof.n_test} held-out samples, T = {prof.T}, "
-             f"v-prediction, {prof.steps} Adam steps (lr 1e-3, clip 1), batch {prof.batch}. Lower is better; the best "
-             "trained method per row is in bold. `oracle-*` rows sample with the exact optimal denoiser of the "
+             f"(count in brackets), {r0['n_generated']} generated vs {r0['n_test']} held-out samples, T = {st['T']}, "
+             f"v-prediction, {st['steps']} Adam steps (lr 1e-3, clip 1), batch {st['batch']}. Lower is better; the "
+             "best trained method per row is in bold. `oracle-*` rows sample with the exact optimal denoiser of the "
              "empirical training set (ablation: what the model family can represent). W1 in R^n is exact OT "
              "(assignment problem, scipy linear_sum_assignment); MMD² is unbiased with a Gaussian kernel whose "
-             "bandwidth (median heuristic) is listed per n. Metric values are rounded to "
-             f"{METRIC_DIGITS} significant digits before averaging. The tables up to the claim use the ancestral "
-             f"sampler (ancestral-{prof.T}); the section *Samplers* compares few-step samplers.", "",
-             f"Device: {', '.join(settings['devices'])}.", ""]
+             "bandwidth (median heuristic) is listed per n."
+             + (f" Metric values are rounded to {st['metric_digits']} significant digits before averaging."
+                if "metric_digits" in st else "")
+             + (f" The tables up to the claim use the ancestral sampler (ancestral-{st['T']}); the section "
+                "*Samplers* compares few-step samplers." if sampled else "")
+             + (f" Schedule: {st['schedule']}." if st.get("schedule", "linear") != "linear" else ""), "",
+             f"Device: {', '.join(st['devices'])}.", ""] + timing_lines(out)
     for k in METRICS:
         lines += [f"## {k}", "", "| n | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
         for n in dims:
-            cells = {m: _stats([r[k] for r in by[(m, n)]]) for m in methods if (m, n) in by}
+            cells = {m: stats([r[k] for r in by[(m, n)]]) for m in methods if (m, n) in by}
             trained = {m: v for m, v in cells.items() if not m.startswith("oracle-")}
             best = min(trained, key=lambda m: trained[m][0]) if trained else None
             row = []
@@ -95,8 +125,7 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
                 if m not in cells:
                     row.append("–")
                     continue
-                mean, sd = cells[m]
-                txt = f"{mean:.4g} ± {sd:.2g} ({len(by[(m, n)])})"
+                txt = f"{cells[m][0]:.4g} ± {cells[m][1]:.2g} ({len(by[(m, n)])})"
                 row.append(f"**{txt}**" if m == best else txt)
             lines.append(f"| {n} | " + " | ".join(row) + " |")
         lines.append("")
@@ -106,16 +135,11 @@ def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str,
         lines.append(f"| {n} | " + " | ".join(
             f"{statistics.fmean(r['mmd_bandwidth'] for r in by[(m, n)]):.3g}" if (m, n) in by else "–"
             for m in methods) + " |")
-    lines += _claim_section(by, dims)
-    lines += sampling.table(records, METRICS, dims)
-    write_text_atomic(out / "results.md", "\n".join(lines) + "\n")
-    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,
-                                                       sort_keys=True, allow_nan=False) + "\n")
+    return lines + _claim_section(by, dims) + sampling.table(runs, METRICS, dims)
 
 
 def _claim_section(by, dims, proposed="proposed-sc1", base="base") -> list[str]:
     """The paper's claim, per n: `proposed` beats `base` (Welch t-test over seeds, two-sided, 5 %)."""
-    from scipy.stats import ttest_ind
     lines = ["", f"## The paper's claim: `{proposed}` vs `{base}`", "",
              f"Difference of means ({base} − {proposed}; positive: {proposed} is better), Welch t-test over seeds "
              "(two-sided). Verdict at the 5 % level: *better*, *worse*, or *not resolved*.", "",
@@ -127,107 +151,9 @@ def _claim_section(by, dims, proposed="proposed-sc1", base="base") -> list[str]:
             continue
         for k in METRICS:
             va, vb = [r[k] for r in a], [r[k] for r in b]
-            (ma, sa), (mb, sb) = _stats(va), _stats(vb)
-            p = float(ttest_ind(va, vb, equal_var=False).pvalue)
+            (ma, sa), (mb, sb) = stats(va), stats(vb)
+            p = welch_p(va, vb)
             verdict = "not resolved" if not p < 0.05 else ("better" if mb < ma else "worse")
             lines.append(f"| {n} | {k} | {ma:.4g} ± {sa:.2g} | {mb:.4g} ± {sb:.2g} | {ma - mb:+.3g} | {p:.2g} | "
                          f"{verdict} |")
     return lines if len(lines) > header else []
-
-
-def _style(m):
-    """Colour by family (base/zero-snr greys, offset reds, proposed blues), dashed for oracles."""
-    name = m[7:] if m.startswith("oracle-") else m
-    ls = "--" if m.startswith("oracle-") else "-"
-    if name.startswith("offset-w"):
-        w = float(name[8:])
-        colour = plt.cm.Oranges(0.45 + 0.5 * min(1.0, w))
-    elif name.startswith("proposed-sc"):
-        sc = float(name[11:])
-        colour = plt.cm.Blues(0.45 + 0.25 * min(2.0, sc))
-    else:
-        colour = "black" if name == "base" else "0.55"
-    main = name in ("base", "offset-w0.1", "proposed-sc1", "zero-snr")
-    return dict(color=colour, ls=ls, lw=2.0 if main else 1.0, marker="o" if main else ".")
-
-
-def _panel_groups(methods):
-    groups = [("DDPM (base) and zero-terminal-SNR", [m for m in methods if m in ("base", "zero-snr")]),
-              ("conventional offset noise (constant w)", [m for m in methods if m.startswith("offset-w")]),
-              ("proposed (balanced γ, q(ξ) = N(0, σ_c² 11ᵀ))", [m for m in methods if m.startswith("proposed-")]),
-              ("exact empirical oracle (ablation)", [m for m in methods if m.startswith("oracle-")])]
-    return [(t, ms) for t, ms in groups if ms]
-
-
-def _save(fig, path: Path) -> Path:
-    save(fig, path)
-    return path
-
-
-def _figures(out, records, methods, dims) -> list[Path]:
-    """Write the figures; returns their paths."""
-    written = []
-    by = {}
-    for r in records:
-        by.setdefault((r["method"], r["n"]), []).append(r)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
-    for ax, k in zip(axes, METRICS):
-        for m in methods:
-            ns = [n for n in dims if (m, n) in by]
-            st = [_stats([r[k] for r in by[(m, n)]]) for n in ns]
-            ax.errorbar(ns, [s[0] for s in st], yerr=[s[1] for s in st], capsize=3, label=m, **_style(m))
-        ax.set_xscale("log", base=2)
-        if k == "w1":
-            ax.set_yscale("log")
-        ax.set_xlabel("dimension n")
-        ax.set_ylabel(k + (" (log scale)" if k == "w1" else ""))
-        ax.set_title(f"{k} vs n (mean ± sd over seeds; lower is better)")
-    axes[0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    written.append(_save(fig, out / "figures" / "metrics_vs_n.png"))
-    edges = np.linspace(-2.5, 2.5, 51)
-    centers = (edges[:-1] + edges[1:]) / 2
-    groups = _panel_groups(methods)
-    for n in sorted({dims[0], dims[-1]}):
-        fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), sharey=True, squeeze=False)
-        first = next(r for r in records if r["n"] == n)
-        data = np.array(first["hist_data"]) / max(1, sum(first["hist_data"]))
-        mass = data + sum(np.sum([r["hist_gen"] for r in by[(m, n)]], axis=0) for m in methods if (m, n) in by)
-        used = np.nonzero(mass)[0]
-        lim = (edges[max(used[0] - 1, 0)], edges[min(used[-1] + 2, len(edges) - 1)])
-        for ax, (title, ms) in zip(axes[0], groups):
-            ax.bar(centers, data, width=edges[1] - edges[0], color="0.85", label="held-out data")
-            for m in ms:
-                if (m, n) not in by:
-                    continue
-                h = np.sum([r["hist_gen"] for r in by[(m, n)]], axis=0)
-                st = _style(m)
-                ax.step(centers, h / max(1, h.sum()), where="mid", label=f"{m} ({len(by[(m, n)])} seeds)",
-                        color=st["color"], ls=st["ls"], lw=st["lw"])
-            ax.set_xlim(*lim)
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("L_avg(x_0) (average brightness)")
-            ax.legend(fontsize=7)
-        axes[0][0].set_ylabel("fraction of samples")
-        fig.suptitle(f"Brightness of generated samples vs data, n = {n}")
-        fig.tight_layout()
-        written.append(_save(fig, out / "figures" / f"brightness_hist_n{n}.png"))
-    if any(len(r.get("samplers", {})) > 1 for r in records):
-        path = out / "figures" / "w1_brightness_vs_steps.png"
-        sampling.figure(records, dims, _style, path, save)
-        written.append(path)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for m in methods:
-        for r in by.get((m, dims[-1]), [])[:1]:
-            if r["loss_curve"]:
-                s, v = zip(*r["loss_curve"])
-                ax.plot(s, v, label=m, color=_style(m)["color"], lw=_style(m)["lw"])
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("training loss (v-prediction, running mean)")
-    ax.set_title(f"Training loss, n = {dims[-1]}, seed 0")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    written.append(_save(fig, out / "figures" / "training_loss.png"))
-    return written
