@@ -6,8 +6,8 @@ near-extreme fractions and digit-likeness besides); the `schedule` (linear, scal
 `gendiff.schedules.make_beta`) under every method; and `Profile`s that set the budget, the dimensions and the
 seeds.  `runner` runs any spec's jobs; `results` / `digits_results` write its folder, by the kind of data.
 
-Methods: `base`, `offset-w<W>`, `proposed-sc<S>` (core `gendiff.methods.make_method`; ξ per channel for images)
-and `zero-snr` (base on the schedule rescaled to ᾱ_T = 0).  Samplers: names of `sampling.parse`.
+Methods: the specs of core `gendiff.methods.method_from_spec` (`base`, `offset-w<W>`, `proposed-sc<S>`, `zero-snr`;
+ξ per channel for images).  Samplers: names of `sampling.parse`.
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..methods import Method, make_method
-from ..schedules import make_beta, rescale_zero_terminal_snr
+from ..methods import Method, method_from_spec
+from ..schedules import make_beta
 from .sampling import parse
 
 
@@ -58,21 +58,9 @@ class Spec:
 
 
 def build_method(cfg: str, T: int, *, image: bool = False, schedule: str = "linear") -> Method:
-    """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr'; ξ per (image, channel) for images."""
-    from ..xi import PerChannel
-    beta = make_beta(schedule, T)
-    xi = dict(xi=PerChannel(sigma_c=1.0)) if image else {}
-    if cfg == "base":
-        return make_method("base", beta)
-    if cfg.startswith("offset-w"):
-        return make_method("offset", beta, w=float(cfg[8:]), **xi)
-    if cfg.startswith("proposed-sc"):
-        sc = float(cfg[11:])
-        return make_method("proposed", beta, **(dict(xi=PerChannel(sigma_c=sc)) if image else dict(sigma_c=sc)))
-    if cfg == "zero-snr":                 # kept here until the core has a zero-SNR method
-        m = make_method("base", rescale_zero_terminal_snr(beta))
-        return Method("zero-snr", m.tables, m.xi_train, m.xi_start)
-    raise ValueError(f"unknown method configuration {cfg!r}")
+    """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr' (core :func:`gendiff.methods.method_from_spec`);
+    ξ per (image, channel) for images."""
+    return method_from_spec(cfg, make_beta(schedule, T), image=image)
 
 
 def samplers_for(prof: Profile, cfg: str) -> list[str]:
