@@ -70,7 +70,8 @@ CASES = [
     (VO + ["--input-coef", "{words.csv}"], 2, "is not a real number"),
     (VO + ["--input-coef", "{ragged.csv}"], 2, "different numbers of entries"),
     (VO + ["--input-coef", "{garbage.npy}"], 2, "cannot read"),
-    (VO + ["--input-coef", "{psi.json}"], 2, "use a .npy, .csv or .txt file"),
+    (VO + ["--input-coef", "{psi.json}"], 0, ""),             # every format `coefficients` writes reads back
+    (VO + ["--input-coef", "{tmp}/psi.yaml"], 2, "use a .npy, .csv, .txt or .json file"),
     (VO + ["--T", "1", "--input-coef", "const:0.3"], 0, ""),
     (VO + ["--T", "2", "--input-coef", "const:0.3"], 1, ""),
     # --- coefficients ---------------------------------------------------------------------------------------
