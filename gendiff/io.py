@@ -39,7 +39,7 @@ def resolve_target(path) -> Path:
     p = Path(path)
     try:
         st = os.stat(p)                       # follows links: what a write would reach
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # missing (a file under a file is refused by the caller)
         st = None
     except OSError as e:                      # e.g. a name too long, a loop of links, a file used as a folder
         raise OSError(e.errno, e.strerror, str(p)) from None
