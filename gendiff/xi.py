@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import real_number
+
 
 class XiFamily:
     name = "abstract"
@@ -78,9 +80,10 @@ class Dirac(XiFamily):
 
 
 def _check_scale(sigma_c):
-    if not isinstance(sigma_c, (int, float)) or not (sigma_c >= 0) or sigma_c == float("inf"):
+    v = real_number(sigma_c, "sigma_c")
+    if not (v >= 0) or v == float("inf"):
         raise ValueError(f"sigma_c must be a finite number >= 0, got {sigma_c!r}")
-    return float(sigma_c)
+    return v
 
 
 class Brightness(_RankOne):
