@@ -241,7 +241,8 @@ def files(tmp_path_factory):
     assert main(["coefficients", "--out", str(tmp / "psi.txt")]) == 0
     assert main(["coefficients", "--schedule", "scaled_linear", "--out", str(tmp / "sl.npy")]) == 0
     f.update({k: str(tmp / k) for k in ("psi.npy", "psi.csv", "psi.json", "psi.txt", "sl.npy")})
-    add("bom.csv", lambda p: p.write_bytes(b"\xef\xbb\xbf" + (tmp / "psi.csv").read_bytes()))
+    assert main(["coefficients", "--columns", "psi,beta,phi", "--out", str(tmp / "cols.csv")]) == 0
+    add("bom.csv", lambda p: p.write_bytes(b"\xef\xbb\xbf" + (tmp / "cols.csv").read_bytes()))   # psi first
     add("csv_as.npy", lambda p: p.write_bytes((tmp / "psi.csv").read_bytes()))
     add("npy_as.csv", lambda p: p.write_bytes((tmp / "psi.npy").read_bytes()))
     add("npy_as.json", lambda p: p.write_bytes((tmp / "psi.npy").read_bytes()))
@@ -343,6 +344,10 @@ def test_failed_write_leaves_no_file(files, capsys, monkeypatch):
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert f"--out {str(out)!r}" in err                          # names the option and the file, not the temp file
     assert not (Path(files["tmp"]) / "new").exists()            # no file, no temp file, no empty folder
+    with pytest.raises(OSError) as info:                        # the library names the file asked for, too
+        io.write_text_atomic(out, "x")
+    assert info.value.filename == str(out) and info.value.errno == 28
+    assert not (Path(files["tmp"]) / "new").exists()
 
 
 def test_internal_error_is_one_line(monkeypatch, capsys):
