@@ -277,6 +277,11 @@ def schedule_from_args(args):
     return beta
 
 
+def schedule(spec: str, T: int | None):
+    """β from --schedule and --T alone, for a command without the other options of add_schedule_options."""
+    return schedule_from_args(argparse.Namespace(schedule=spec, T=T, beta_start=None, beta_end=None, zero_snr=False))
+
+
 def check_table_schedule(table_beta, beta, opt: str, spec: str, args) -> None:
     """A coefficient table's own beta column must be the schedule in use: else refuse, naming both."""
     import torch
