@@ -495,6 +495,9 @@ LIB_CASES = [
     ("make_beta T np 0", lambda: make_beta("linear", np.int64(0)), ValueError, "T must be an integer >= 1"),
     ("make_beta number", lambda: make_beta(123), TypeError, "schedule must be a name"),
     ("make_beta long name", lambda: make_beta("q" * 300), ValueError, "unknown schedule"),
+    ("posterior_mean numpy", lambda: Brightness(sigma_c=1.0).posterior_mean(X.numpy(), 0.5, 1.0), TypeError,
+     "e must be a torch.Tensor"),
+    ("posterior_mean int", lambda: Brightness(sigma_c=1.0).posterior_mean(X.long(), 0.5, 1.0), TypeError, "floating"),
     ("sigma_c str", lambda: Brightness(sigma_c="1"), TypeError, "sigma_c must be a real number"),
     ("sigma_c np negative", lambda: Brightness(sigma_c=np.float32(-1)), ValueError, "sigma_c must be a finite"),
     ("audit rtol str", lambda: audit(BETA, 0.1, rtol="1e-9"), TypeError, "rtol must be a real number"),
@@ -749,3 +752,13 @@ def test_unknown_hypothesis_profile_is_one_clear_error(monkeypatch):
         conftest.pytest_configure(None)
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "dev")
     conftest.pytest_configure(None)
+
+
+def test_docs_links_stay_inside_the_repository():
+    root = Path(__file__).resolve().parent.parent
+    for doc in (root / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)]+)\)", doc.read_text()):
+            if not target.startswith(("http://", "https://", "#")):
+                assert (doc.parent / target).resolve().is_relative_to(root), f"{doc.name}: {target}"
+                assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+        assert "../shared" not in doc.read_text()
