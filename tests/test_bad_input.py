@@ -183,6 +183,8 @@ CASES = [
     (["coefficients", "--out", "{socket}"], 2, "is a socket"),
     (["coefficients", "--out", "{link_to_folder}"], 2, "is a folder"),
     (["derive", "--json", "{fifo}"], 2, "--json"),
+    (["coefficients", "--out", "{loop}"], 2, "Too many levels of symbolic links"),
+    (["coefficients", "--out", "{tmp}/" + "z" * 300 + ".csv"], 2, "File name too long"),
     (VO + ["--input-coef", "const:0.1", "--suggest-out", "{fifo}"], 2, "--suggest-out"),
     (VO + ["--input-coef", "const:0.1", "--suggest-out", "{tmp}/s.dat"], 2, "names no format"),
     (VO + ["--input-coef", "const:0.1", "--suggest-out", "{folder.npy}"], 2, "is a folder"),
@@ -254,6 +256,7 @@ def files(tmp_path_factory):
     add("latin1.csv", lambda p: p.write_bytes("psi\n0.1\n# \xe9t\xe9\n".encode("latin-1")))
     add("fifo", os.mkfifo)
     add("link_to_folder", lambda p: p.symlink_to(tmp))
+    add("loop", lambda p: p.symlink_to(p))
 
     def bind(p):
         f["_sock"] = socket.socket(socket.AF_UNIX)
