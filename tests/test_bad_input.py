@@ -294,7 +294,8 @@ def folders(root: Path) -> set:
 
 
 @pytest.mark.parametrize("argv,code,fragment", CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_bad_input(argv, code, fragment, files, capsys):
+def test_bad_input(argv, code, fragment, files, capsys, monkeypatch):
+    monkeypatch.chdir(files["tmp"])                               # a file a case writes by mistake lands there
     before = folders(files["tmp"])
     got = main(fill(argv, files))
     err = capsys.readouterr().err
