@@ -110,10 +110,14 @@ def _read_text_table(text: str) -> tuple[list[str] | None, np.ndarray]:
     return names, a
 
 
+def _no_constant(name: str):
+    raise ArrayFileError(f"it holds {name}, which strict JSON does not allow; give finite numbers")
+
+
 def _read_json(text: str):
     """(None, array) for a list; (names, {name: array}) for an object of equal-length lists."""
     try:
-        obj = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ArrayFileError(f"it holds {c}")))
+        obj = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise ArrayFileError(f"it is not valid JSON ({e.msg} at line {e.lineno})") from None
     if isinstance(obj, dict):
