@@ -16,6 +16,7 @@ import sys
 
 import torch
 
+from .checks import real_number
 from .errors import InputError
 from .schedules import terminal_snr_problem
 from .tables import build_tables, schedule_arrays
@@ -71,7 +72,13 @@ def first_near_max(v: torch.Tensor, rel: float = 1e-6) -> int:
 
 
 def _coef(x, T: int, what: str) -> torch.Tensor:
-    v = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{what} must be a number or a length-T sequence of numbers, got {type(x).__name__} {x!r}")
+    try:
+        v = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{what} must be a number or a length-T sequence of real numbers, got "
+                        f"{type(x).__name__}") from None
     if v.numel() == 1:
         v = v.expand(T).clone()
     if v.shape != (T,):
@@ -103,6 +110,7 @@ def audit(beta, input_coef, target_coef=None, *, rtol: float = 1e-9,
     T = b.shape[0]
     a = _coef(input_coef, T, names[0])
     tgt = a.clone() if target_coef is None else _coef(target_coef, T, names[1])
+    rtol = real_number(rtol, "rtol")
     if not 0 < rtol < 1:
         raise AuditInputError(f"rtol must lie in (0, 1) (the relative mismatch is at most 2), got {rtol}")
     scale = float(torch.maximum(a.abs().max(), tgt.abs().max())) or 1.0

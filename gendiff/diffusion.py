@@ -1,7 +1,9 @@
 """Gaussian operations of the generalized model, named after the paper's distributions.
 
-All take batched tensors (B, ...) and 1-based steps t of shape (B,); coefficient tables are
-float64 and cast to the input's dtype/device by :func:`gendiff.tables.extract`.
+All take batched floating-point torch tensors (B, ...) of one shape and 1-based steps t of shape (B,)
+(the rules of :mod:`gendiff.checks`: no numpy arrays, no integer data, no broadcasting of t); ξ may be
+None in every function, meaning ξ = 0.  Coefficient tables are float64 and cast to the input's
+dtype/device by :func:`gendiff.tables.extract`.
 
 | function        | distribution / identity                                        | statement          |
 |-----------------|----------------------------------------------------------------|--------------------|
@@ -19,17 +21,21 @@ import weakref
 
 import torch
 
+from .checks import data_tensor, same_shape, steps
 from .tables import Tables, extract
 
 
-def _check(x: torch.Tensor, t: torch.Tensor, tables: Tables, *others):
-    if not torch.is_tensor(t) or t.dtype not in (torch.int32, torch.int64):
-        raise TypeError("t must be an integer tensor of 1-based steps")
-    if t.numel() and (int(t.min()) < 1 or int(t.max()) > tables.T):
-        raise ValueError(f"t must lie in 1..T = {tables.T}, got range {int(t.min())}..{int(t.max())}")
-    for o in others:
-        if o is not None and o.shape != x.shape:
-            raise ValueError(f"shape mismatch: {tuple(o.shape)} vs {tuple(x.shape)}")
+def _check(t, tables: Tables, ref_name: str, ref, **others) -> None:
+    """The edge rules of :mod:`gendiff.checks`: floating tensors of one shape (B, ...), ξ may be None, t (B,)."""
+    if not isinstance(tables, Tables):
+        raise TypeError(f"tables must be a gendiff.tables.Tables (from build_tables), got {type(tables).__name__}")
+    data_tensor(ref, ref_name)
+    if ref.ndim < 1:
+        raise ValueError(f"{ref_name} must have a batch dimension (B, ...), got a 0-d tensor")
+    for k, o in others.items():
+        data_tensor(o, k, optional=k == "xi")
+    steps(t, ref.shape[0], tables.T)
+    same_shape(ref, ref_name, **others)
 
 
 # Per-Tables cache of derived coefficient tables; an entry lives as long as its Tables object
@@ -74,7 +80,7 @@ def q_sample(x0, t, noise, xi, tables: Tables, *, out=None):
     full-size temporary); the ξ term is skipped when ψ ≡ 0.  `out`: a preallocated result (x0's shape;
     it may be x0 itself, never noise or xi), which saves the allocation.
     """
-    _check(x0, t, tables, noise, xi)
+    _check(t, tables, "x0", x0, noise=noise, xi=xi)
     dtype = torch.promote_types(x0.dtype, noise.dtype)
     if xi is not None:
         dtype = torch.promote_types(dtype, xi.dtype)
@@ -90,47 +96,50 @@ def q_sample(x0, t, noise, xi, tables: Tables, *, out=None):
 
 def q_step(x_prev, t, noise, xi, tables: Tables):
     """One forward step x_t = √α_t (x_{t-1} + γ_t ξ) + √β_t σ_0 ε."""
-    _check(x_prev, t, tables, noise, xi)
+    _check(t, tables, "x_prev", x_prev, noise=noise, xi=xi)
     a = extract(tables.alpha, t, x_prev)
-    return a.sqrt() * (x_prev + extract(tables.gamma, t, x_prev) * xi) + \
-        (extract(tables.beta, t, x_prev).sqrt() * tables.sigma0) * noise
+    shifted = x_prev if xi is None else x_prev + extract(tables.gamma, t, x_prev) * xi
+    return a.sqrt() * shifted + (extract(tables.beta, t, x_prev).sqrt() * tables.sigma0) * noise
 
 
 def q_posterior(x_t, x0, xi, t, tables: Tables):
     """(mean, variance) of q(x_{t-1} | x_t, x_0, ξ); variance has shape (B, 1, ..., 1)."""
-    _check(x_t, t, tables, x0, xi)
-    mean = (extract(tables.post_coef_x0, t, x_t) * x0 + extract(tables.post_coef_xt, t, x_t) * x_t
-            + extract(tables.post_coef_xi, t, x_t) * xi)
+    _check(t, tables, "x_t", x_t, x0=x0, xi=xi)
+    mean = extract(tables.post_coef_x0, t, x_t) * x0 + extract(tables.post_coef_xt, t, x_t) * x_t
+    if xi is not None:
+        mean = mean + extract(tables.post_coef_xi, t, x_t) * xi
     return mean, extract(tables.post_var, t, x_t)
 
 
 def target_eps(noise, xi, t, tables: Tables):
     """The ε-target σ_0 ε + ϕ_t ξ."""
-    _check(noise, t, tables, xi)
+    _check(t, tables, "noise", noise, xi=xi)
+    if xi is None:
+        return tables.sigma0 * noise
     return tables.sigma0 * noise + extract(tables.phi, t, noise) * xi
 
 
 def v_from_eps(eta, x0, t, tables: Tables):
     """v = √ᾱ_t η - √(1-ᾱ_t) x_0."""
-    _check(x0, t, tables, eta)
+    _check(t, tables, "x0", x0, eta=eta)
     return extract(tables.alpha_bar, t, x0).sqrt() * eta - extract(tables.one_minus_alpha_bar, t, x0).sqrt() * x0
 
 
 def eps_from_v(v, x_t, t, tables: Tables):
     """η̂ = √ᾱ_t v̂ + √(1-ᾱ_t) x_t (exact when ψ_t = ϕ_t)."""
-    _check(x_t, t, tables, v)
+    _check(t, tables, "x_t", x_t, v=v)
     return extract(tables.alpha_bar, t, x_t).sqrt() * v + extract(tables.one_minus_alpha_bar, t, x_t).sqrt() * x_t
 
 
 def x0_from_v(v, x_t, t, tables: Tables):
     """x̂_0 = √ᾱ_t x_t - √(1-ᾱ_t) v̂ (exact when ψ_t = ϕ_t)."""
-    _check(x_t, t, tables, v)
+    _check(t, tables, "x_t", x_t, v=v)
     return extract(tables.alpha_bar, t, x_t).sqrt() * x_t - extract(tables.one_minus_alpha_bar, t, x_t).sqrt() * v
 
 
 def x0_from_eps(eta, x_t, t, tables: Tables):
     """x̂_0 = (x_t - √(1-ᾱ_t) η̂)/√ᾱ_t (exact when ψ_t = ϕ_t); needs ᾱ_t > 0."""
-    _check(x_t, t, tables, eta)
+    _check(t, tables, "x_t", x_t, eta=eta)
     ab = extract(tables.alpha_bar, t, x_t)
     if (ab == 0).any():
         raise ValueError("ε-prediction cannot recover x_0 where ᾱ_t = 0 (zero terminal SNR): use v-prediction")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from .checks import data_tensor
 from .diffusion import q_sample, target_eps, v_from_eps
 from .tables import Tables, extract
 from .xi import XiFamily
@@ -21,11 +22,17 @@ WEIGHTS = ("simple", "elbo")
 
 def training_loss(model, x0: torch.Tensor, tables: Tables, xi_family: XiFamily, *, pred: str = "eps",
                   weight: str = "simple", t=None, noise=None, xi=None, generator=None) -> torch.Tensor:
-    """Monte Carlo loss on a batch x0 (B, ...); t (1-based), noise, xi may be given for exactness."""
+    """Monte Carlo loss on a batch x0 (B, ...); t (1-based), noise, xi may be given for exactness.
+
+    Here None for t, noise or xi means "draw it" (from `generator`); to train with ξ = 0, use the Dirac family.
+    """
     if pred not in PREDICTIONS:
         raise ValueError(f"pred must be one of {PREDICTIONS}, got {pred!r}")
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
+    data_tensor(x0, "x0")
+    if x0.ndim < 1:
+        raise ValueError("x0 must have a batch dimension (B, ...), got a 0-d tensor")
     B = x0.shape[0]
     if t is None:
         t = torch.randint(1, tables.T + 1, (B,), generator=generator, device=x0.device)

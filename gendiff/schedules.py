@@ -4,16 +4,17 @@
 |-----------------|-----------------------------------------------------------------------------|
 | `linear`        | β_t evenly spaced from 1e-4 to 0.02 (Ho et al. 2020)                         |
 | `scaled_linear` | √β_t evenly spaced from √0.00085 to √0.012 (Stable Diffusion)               |
-| `cosine`        | ᾱ(t) = cos²((t/T + s)/(1 + s)·π/2)/ᾱ(0), s = 0.008, β_t ≤ 0.999 (Nichol & Dhariwal) |
-| a FILE / array  | user-given β_1..β_T (.npy, .csv or .txt)                                    |
+| `cosine`        | ᾱ(t) = cos²((t/T + s)/(1 + s)·π/2)/ᾱ(0), s = 0.008, β_t ≤ max_beta = 0.999 (Nichol & Dhariwal) |
+| a FILE / array  | user-given β_1..β_T (.npy, .csv, .txt or .json)                             |
+
+`linear` and `scaled_linear` take `beta_start`/`beta_end` (β_1, β_T), as diffusers' schedulers do.
 
 β_T = 1 (zero terminal SNR, ᾱ_T = 0) is accepted here; what each consumer does with it is
 documented where it matters (the balanced γ refuses it, ε-prediction at t = T refuses it).
 :func:`terminal_snr_problem` tells that case apart from ᾱ_T underflowing float64 (very long schedules).
 
-Files (:func:`load_array`): a 1-D array in .npy, or one number per line / one comma-separated row in
-.csv/.txt; or a table written by `gendiff coefficients` (structured .npy, .csv with a header), from
-which `FILE:NAME` picks column NAME (each caller has a default column, e.g. `beta` for a schedule).
+Files: read by :mod:`gendiff.arrayfiles` (the format comes from the suffix: .npy, .csv/.txt, .json; a table
+written by `gendiff coefficients` gives its `beta` column, `FILE:NAME` another).
 
 Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
@@ -26,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .arrayfiles import FILE_SUFFIXES, ArrayFileError, load_array, read_column, split_spec  # noqa: F401
+from .checks import integer, real_number
 from .errors import InputError
 
 NAMES = ("linear", "scaled_linear", "cosine")
-FILE_SUFFIXES = (".npy", ".csv", ".txt")
 
 
 class ScheduleError(InputError):
@@ -37,8 +39,15 @@ class ScheduleError(InputError):
 
 
 def validate_beta(beta) -> torch.Tensor:
-    """Return β as a 1-D float64 CPU tensor, or raise ScheduleError saying what is wrong."""
-    b = torch.as_tensor(beta, dtype=torch.float64).detach().cpu()
+    """Return β as a 1-D float64 CPU tensor, or raise ScheduleError (TypeError for a non-array) saying what is wrong."""
+    if isinstance(beta, (str, Path)):
+        raise TypeError(f"beta must be a sequence of β_1..β_T (tensor, numpy array or list), got the string "
+                        f"{str(beta)[:60]!r}: build it with make_beta({str(beta)[:60]!r}, T)")
+    try:
+        b = torch.as_tensor(beta, dtype=torch.float64).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"beta must be a sequence of real numbers β_1..β_T, got {type(beta).__name__} "
+                        f"({' '.join(str(e).split())[:80]})") from None
     if b.ndim != 1:
         raise ScheduleError(f"β must be 1-D (β_1..β_T), got shape {tuple(b.shape)}")
     if b.numel() < 1:
@@ -57,118 +66,58 @@ def validate_beta(beta) -> torch.Tensor:
     return b
 
 
-def make_beta(name, T: int = 1000) -> torch.Tensor:
-    """β_1..β_T for a named schedule, a file path, or a sequence of numbers (float64)."""
+def make_beta(name, T: int = 1000, *, beta_start=None, beta_end=None, max_beta=None) -> torch.Tensor:
+    """β_1..β_T for a named schedule, a file path, or a sequence of numbers (float64).
+
+    beta_start, beta_end: β_1 and β_T of `linear` (defaults 1e-4, 0.02) and `scaled_linear` (0.00085, 0.012),
+    as diffusers' `beta_start`/`beta_end`.  max_beta: the cap on β_t of `cosine` (default 0.999, as diffusers'
+    `betas_for_alpha_bar`).  A parameter a schedule does not have is refused.
+    """
     if isinstance(name, (list, tuple, np.ndarray, torch.Tensor)):
+        if (beta_start, beta_end, max_beta) != (None, None, None):
+            raise ScheduleError("beta_start, beta_end and max_beta apply to named schedules, not to a given β array")
         return validate_beta(name)
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+    if not isinstance(name, (str, Path)):
+        raise TypeError(f"schedule must be a name ({', '.join(NAMES)}), a file path or a sequence of β_t, "
+                        f"got {type(name).__name__}")
+    T = integer(T, "T")
+    if T < 1:
         raise ScheduleError(f"T must be an integer >= 1, got {T!r}")
+    given = {k: v for k, v in (("beta_start", beta_start), ("beta_end", beta_end), ("max_beta", max_beta))
+             if v is not None}
+    allowed = {"linear": ("beta_start", "beta_end"), "scaled_linear": ("beta_start", "beta_end"),
+               "cosine": ("max_beta",)}.get(str(name), ())
+    extra = [k for k in given if k not in allowed]
+    if extra and str(name) in NAMES:
+        raise ScheduleError(f"{', '.join(extra)} does not apply to the {name} schedule "
+                            f"(it takes {', '.join(allowed) or 'no parameters'})")
+    if extra:
+        raise ScheduleError(f"{', '.join(extra)} applies to named schedules, not to a file of β_t")
+    for k, v in given.items():
+        given[k] = real_number(v, k)
+        if not 0 < given[k] <= 1:
+            raise ScheduleError(f"{k} must lie in (0, 1], got {v!r}")
     if name == "linear":
-        b = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+        b = torch.linspace(given.get("beta_start", 1e-4), given.get("beta_end", 0.02), T, dtype=torch.float64)
     elif name == "scaled_linear":
-        b = torch.linspace(math.sqrt(0.00085), math.sqrt(0.012), T, dtype=torch.float64) ** 2
+        lo, hi = given.get("beta_start", 0.00085), given.get("beta_end", 0.012)
+        b = torch.linspace(math.sqrt(lo), math.sqrt(hi), T, dtype=torch.float64) ** 2
     elif name == "cosine":
         s = 0.008
         t = torch.arange(T + 1, dtype=torch.float64) / T
         f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
         ab = f / f[0]
-        b = torch.clamp(1 - ab[1:] / ab[:-1], max=0.999)
-    elif isinstance(name, (str, Path)) and split_spec(name)[0].suffix in FILE_SUFFIXES:
-        b = load_array(name, what="β", default_column="beta")
+        b = torch.clamp(1 - ab[1:] / ab[:-1], max=given.get("max_beta", 0.999))
+    elif split_spec(name)[0].suffix in FILE_SUFFIXES:
+        try:
+            b = load_array(name, what="β", default_column="beta")
+        except ArrayFileError as e:
+            raise ScheduleError(str(e)) from None
     else:
-        raise ScheduleError(f"unknown schedule {name!r}: use {', '.join(NAMES)}, or a .npy/.csv/.txt file of β_t")
+        text = str(name) if len(str(name)) <= 60 else str(name)[:57] + "..."
+        raise ScheduleError(f"unknown schedule {text!r}: use {', '.join(NAMES)}, or a "
+                            f"{', '.join(FILE_SUFFIXES)} file of β_t")
     return validate_beta(b)
-
-
-def split_spec(spec) -> tuple[Path, str | None]:
-    """'FILE' -> (FILE, None); 'FILE:NAME' -> (FILE, NAME) when FILE ends in .npy/.csv/.txt."""
-    text = str(spec)
-    path = Path(text)
-    if path.suffix in FILE_SUFFIXES or path.is_file():
-        return path, None
-    head, sep, name = text.rpartition(":")
-    if sep and name and Path(head).suffix in FILE_SUFFIXES:
-        return Path(head), name
-    return path, None
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_text(p: Path) -> tuple[list[str] | None, np.ndarray]:
-    """(header or None, values): one number per line, one row, or a table with a header line."""
-    rows = [line.replace(",", " ").split() for line in p.read_text().splitlines()]
-    rows = [r for r in rows if r and not r[0].startswith("#")]
-    if not rows:
-        raise ValueError("it holds no numbers")
-    names = None
-    if not any(_is_number(x) for x in rows[0]):
-        names, rows = rows[0], rows[1:]
-        if not rows:
-            raise ValueError(f"it has a header ({', '.join(names)}) but no rows")
-    for r in rows:
-        for x in r:
-            if not _is_number(x):
-                raise ValueError(f"{x!r} is not a real number")
-    widths = {len(r) for r in rows}
-    if len(widths) != 1 or (names is not None and widths != {len(names)}):
-        raise ValueError("its rows have different numbers of entries")
-    a = np.array([[float(x) for x in r] for r in rows], dtype=np.float64)
-    if names is None and a.shape[1] == 1:
-        a = a[:, 0]
-    elif names is None and a.shape[0] == 1:
-        a = a[0]
-    return names, a
-
-
-def load_array(spec, *, what: str = "array", default_column: str | None = None) -> torch.Tensor:
-    """Read a 1-D float64 array from FILE or FILE:NAME (see the module docstring).
-
-    A table needs a column: NAME, else `default_column`.  Refuses (ScheduleError) missing or unreadable
-    files, arrays that are not 1-D, and values that are not real numbers (complex, boolean, text).
-    """
-    p, column = split_spec(spec)
-
-    def fail(why: str):
-        raise ScheduleError(f"cannot read {what} file {str(p)!r}: {why}")
-    if p.suffix not in FILE_SUFFIXES:
-        fail("use a .npy, .csv or .txt file")
-    if not p.exists():
-        fail("no such file")
-    if not p.is_file():
-        fail("it is not a regular file")
-    names = None
-    try:
-        if p.suffix == ".npy":
-            a = np.load(p, allow_pickle=False)
-        else:
-            names, a = _read_text(p)
-    except (ValueError, OSError, EOFError, UnicodeDecodeError) as e:
-        fail(str(e) or type(e).__name__)
-    if p.suffix == ".npy":
-        if not isinstance(a, np.ndarray):
-            fail("it is not a single .npy array")
-        names = list(a.dtype.names) if a.dtype.names else None
-    if names is not None:
-        col = column or default_column
-        if col is None:
-            fail(f"it is a table (columns {', '.join(names)}): pick one with {p}:NAME")
-        if col not in names:
-            fail(f"it has no column {col!r} (columns: {', '.join(names)}); pick one with {p}:NAME")
-        a = a[col] if a.dtype.names else a[:, names.index(col)]
-    elif column is not None:
-        fail(f"it holds a plain array, not a table with columns: drop ':{column}'")
-    if a.dtype.kind not in "iuf":
-        fail(f"it holds {a.dtype} values; only real numbers are allowed")
-    if a.ndim != 1:
-        fail(f"it holds an array of shape {a.shape}; give one value per step (a 1-D array), "
-             "or a table written by `gendiff coefficients` and FILE:NAME for its column NAME")
-    return torch.from_numpy(np.array(a, dtype=np.float64))
 
 
 def terminal_snr_problem(beta) -> str | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import InputError
+from .checks import real_number, steps
 from .schedules import ScheduleError, terminal_snr_problem, validate_beta
 
 GAMMAS = ("zero", "balanced")
@@ -82,14 +83,10 @@ def extract(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.T
 
     Refuses t outside 1..len(table) (t = 0 would silently read the last entry) and non-integer t.
     """
-    if not torch.is_tensor(t) or t.dtype not in (torch.int32, torch.int64):
-        raise TypeError("t must be an integer tensor of 1-based steps")
-    if t.ndim != 1 or t.shape[0] != like.shape[0]:
-        raise ValueError(f"t must have shape ({like.shape[0]},) to match the batch, got {tuple(t.shape)}")
-    if t.numel():
-        lo, hi = torch.aminmax(t)
-        if int(lo) < 1 or int(hi) > table.shape[0]:
-            raise ValueError(f"t must lie in 1..T = {table.shape[0]}, got range {int(lo)}..{int(hi)}")
+    if not torch.is_tensor(like):
+        raise TypeError(f"like must be a torch.Tensor (its shape, dtype and device are followed), got "
+                        f"{type(like).__name__}")
+    steps(t, like.shape[0] if like.ndim else 1, table.shape[0])
     vals = table.to(like.device)[t.to(like.device) - 1].to(like.dtype)
     return vals.reshape(-1, *([1] * (like.ndim - 1)))
 
@@ -131,7 +128,8 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
     """
     b, a, ab, abp, omab = schedule_arrays(beta)
     lo, hi = SIGMA0_RANGE
-    if isinstance(sigma0, bool) or not isinstance(sigma0, (int, float)) or not lo <= sigma0 <= hi:
+    sigma0 = real_number(sigma0, "sigma0")
+    if not lo <= sigma0 <= hi:
         raise InputError(f"sigma0 must be a number in [{lo:g}, {hi:g}] (so that σ_0² and the ELBO weights are "
                          f"finite in float64), got {sigma0!r}")
     if variance not in VARIANCES:
@@ -142,7 +140,7 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
     if offset_w is not None:
         if gamma not in ("zero", None):
             raise ValueError("offset_w is conventional offset noise; it takes no γ")
-        w = float(offset_w)
+        w = real_number(offset_w, "offset_w")
         if w != w or abs(w) == float("inf"):
             raise ValueError(f"offset_w must be finite, got {offset_w!r}")
         g = torch.zeros(T, dtype=torch.float64)
@@ -156,7 +154,11 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
             raise ValueError(f"gamma must be one of {GAMMAS} or a length-T array, got {gamma!r}")
         method = {"zero": "base", "balanced": "proposed"}[gamma]
     else:
-        g = torch.as_tensor(gamma, dtype=torch.float64).detach().cpu()
+        try:
+            g = torch.as_tensor(gamma, dtype=torch.float64).detach().cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"gamma must be {' or '.join(map(repr, GAMMAS))} or a length-T sequence of real numbers, "
+                            f"got {type(gamma).__name__}") from None
         if g.shape != (T,):
             raise ValueError(f"gamma must have shape ({T},) to match β (T = {T}), got {tuple(g.shape)}")
         if not torch.isfinite(g).all():
@@ -183,11 +185,18 @@ def build_tables(beta, *, gamma=None, sigma0: float = 1.0, variance: str = "beta
         mu_eps = b / (sqrt_a * torch.sqrt(omab))                           # elbo.mu_eps_coef
         lam = b**2 / (2 * sigma2 * a * omab)                               # elbo.lam
         lam_v = b**2 * abp / (2 * sigma2 * omab)                           # elbo.lam × vpred.v_weight⁻¹
+    post_coef_xi = (b * _shift(c, 0.0) - a * g * omab_prev) / omab
+    for name, v in (("c", c), ("psi", psi), ("phi", phi), ("post_coef_xi", post_coef_xi)) if method == "custom" else ():
+        bad = ~torch.isfinite(v) & (abp > 0)           # where ᾱ_{t-1} underflows, the schedule is refused elsewhere
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise InputError(f"gamma makes {name}_t non-finite at t = {i + 1} ({v[i].item()}): the γ_t given "
+                             f"(largest |γ_t| = {g.abs().max().item():.3g}) overflow float64; scale γ down")
     return Tables(
         method=method, sigma0=float(sigma0), variance=variance, beta=b, alpha=a, alpha_bar=ab,
         alpha_bar_prev=abp, one_minus_alpha_bar=omab, gamma=g, c=c, psi=psi, phi=phi, lam=lam, lam_v=lam_v,
         sigma2=sigma2, mu_eps_coef=mu_eps,
         post_coef_x0=torch.sqrt(abp) * b / omab,
         post_coef_xt=sqrt_a * omab_prev / omab,
-        post_coef_xi=(b * _shift(c, 0.0) - a * g * omab_prev) / omab,
+        post_coef_xi=post_coef_xi,
         post_var=post_var)

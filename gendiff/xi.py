@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import torch
 
+from .checks import data_tensor, real_number
+
 
 class XiFamily:
     name = "abstract"
@@ -53,6 +55,7 @@ class _RankOne(XiFamily):
         raise NotImplementedError
 
     def posterior_mean(self, e, psi, sigma0, d=0.0):
+        data_tensor(e, "e")
         dims = self._groups(e)
         m = 1
         for k in dims:
@@ -78,9 +81,10 @@ class Dirac(XiFamily):
 
 
 def _check_scale(sigma_c):
-    if not isinstance(sigma_c, (int, float)) or not (sigma_c >= 0) or sigma_c == float("inf"):
+    v = real_number(sigma_c, "sigma_c")
+    if not (v >= 0) or v == float("inf"):
         raise ValueError(f"sigma_c must be a finite number >= 0, got {sigma_c!r}")
-    return float(sigma_c)
+    return v
 
 
 class Brightness(_RankOne):
@@ -159,6 +163,7 @@ class Gaussian(XiFamily):
     def posterior_mean(self, e, psi, sigma0, d=0.0):
         """In the eigenbasis of Σ_ξ, K_t and (I − d K_t)⁻¹ are diagonal: g = ψλ/(σ_0² + ψ²λ), 1/(1 − d g)."""
         n = self.m.shape[0]
+        data_tensor(e, "e")
         if e.ndim != 2 or e.shape[1] != n:
             raise ValueError(f"gaussian ξ has dimension {n}; got e of shape {tuple(e.shape)}")
         V = self.evecs.to(device=e.device, dtype=e.dtype)

@@ -10,7 +10,16 @@ settings.register_profile("dev", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", deadline=None, max_examples=300,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+PROFILES = ("ci", "dev", "thorough")
+
+
+def pytest_configure(config):
+    """Load HYPOTHESIS_PROFILE (default dev); an unknown name stops the run with one line listing the profiles."""
+    name = os.environ.get("HYPOTHESIS_PROFILE", "dev")
+    if name not in PROFILES:
+        raise pytest.UsageError(f"HYPOTHESIS_PROFILE={name!r} is not a profile of tests/conftest.py; "
+                                f"use one of {', '.join(PROFILES)} (default dev)")
+    settings.load_profile(name)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from ._common import UsageError, check_output_file
+from ._common import UsageError, check_output_file, write_output
 
 
 def _cmd_derive(args) -> int:
@@ -47,14 +47,17 @@ def _cmd_derive(args) -> int:
           f"{'all proved' if ok else 'SOME PROOFS FAILED'}")
     if args.json:
         payload = {"proved": ok, "seconds": round(total, 3), "results": [r.summary() for r in results]}
-        from gendiff.io import write_text_atomic
-        write_text_atomic(args.json, json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        write_output(args.json, (json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n").encode(),
+                     "--json")
     return 0 if ok else 1
 
 
 def register(sub) -> None:
-    d = sub.add_parser("derive", help="derive and prove every result; emit/check generated code")
-    d.add_argument("--json", metavar="FILE", help="write a machine-readable summary of the proofs")
+    d = sub.add_parser("derive", help="derive and prove every result; emit/check generated code",
+                       description="Derive and prove every result with SymPy (exit 1 if a proof fails); emit or "
+                                   "check the generated reference module gendiff/_reference.py.")
+    d.add_argument("--json", metavar="FILE", help="write a machine-readable summary of the proofs (written "
+                   "atomically; - for stdout, after the table)")
     d.add_argument("--emit", action="store_true", help="rewrite gendiff/_reference.py from the derivations")
     d.add_argument("--check", action="store_true", help="exit 1 if the committed generated code is stale")
     d.add_argument("--prove", action="store_true", help="with --emit/--check: also run the proofs")
