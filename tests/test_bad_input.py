@@ -196,8 +196,8 @@ CASES = [
     (VO + ["--input-coef", "{tmp}/" + "y" * 300 + ".npy"], 2, "--input-coef"),
     # --- schedule options shared by every command that takes --schedule -------------------------------------
     (["coefficients", "--schedule", "scaled_linear", "--beta-start", "0.001", "--beta-end", "0.02", "--T", "10"], 0, ""),
-    (["coefficients", "--schedule", "cosine", "--beta-start", "0.001"], 2, "--beta-start set the β range"),
-    (["coefficients", "--schedule", "{psi.npy}", "--beta-end", "0.03"], 2, "--beta-end set the β range"),
+    (["coefficients", "--schedule", "cosine", "--beta-start", "0.001"], 2, "--beta-start sets the β range"),
+    (["coefficients", "--schedule", "{psi.npy}", "--beta-end", "0.03"], 2, "--beta-end sets the β range"),
     (["coefficients", "--beta-start", "0"], 2, "argument --beta-start"),
     (["coefficients", "--beta-end", "1.5"], 2, "argument --beta-end"),
     (["coefficients", "--beta-end", "nan"], 2, "argument --beta-end"),

@@ -261,7 +261,7 @@ def schedule_from_args(args):
     spec, T = args.schedule, args.T
     ranged = [o for o, v in (("--beta-start", args.beta_start), ("--beta-end", args.beta_end)) if v is not None]
     if ranged and spec not in ("linear", "scaled_linear"):
-        raise UsageError(f"{' and '.join(ranged)} set the β range of --schedule linear or scaled_linear, "
+        raise UsageError(f"{' and '.join(ranged)} set{'s' if len(ranged) == 1 else ''} the β range of --schedule linear or scaled_linear, "
                          f"not of {spec!r}")
     with option("--schedule"):
         if spec in NAMES:

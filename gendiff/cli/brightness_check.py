@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import UsageError, name_list, option, positive_float, positive_int, schedule, sigma0, steps
+from ._common import (UsageError, add_schedule_options, name_list, option, positive_float, positive_int, schedule_from_args,
+                      schedule_name, sigma0)
 
 
 def latent(text: str) -> tuple[int, int, int]:
@@ -33,7 +34,7 @@ def _cmd(args) -> int:
     if (args.n is None) == (args.latent is None):
         raise UsageError("give exactly one of --n (components per channel) and --latent C,H,W")
     n = args.n if args.n is not None else args.latent[1] * args.latent[2]
-    beta = schedule(args.schedule, args.T)
+    beta = schedule_from_args(args)
     leak = SignalLeak(mean=[0.0], var=[args.data_var])      # the Gaussian data's brightness law, per channel
     rows = []
     for spec in args.method:
@@ -43,12 +44,12 @@ def _cmd(args) -> int:
             with option("--sampler"):
                 rows.append(predict(m, s, n=n, data_var=args.data_var))
     if args.json:
-        meta = {"schedule": str(args.schedule), "latent": list(args.latent) if args.latent else None, "sigma0": args.sigma0}
+        meta = {"schedule": schedule_name(args), "latent": list(args.latent) if args.latent else None, "sigma0": args.sigma0}
         print(json.dumps({"settings": meta, "predictions": rows}, indent=2, allow_nan=False))
         return 0
     r0 = rows[0]
     shape = f"latent {','.join(map(str, args.latent))}, " if args.latent else ""
-    print(f"schedule {args.schedule} (T = {r0['T']}), {shape}n = {n} per channel, Var(L_avg(x_0)) = {args.data_var:.4g}, "
+    print(f"{schedule_name(args)} (T = {r0['T']}), {shape}n = {n} per channel, Var(L_avg(x_0)) = {args.data_var:.4g}, "
           f"σ_0 = {args.sigma0:g}; Gaussian data, exact conditional means [result 'start_mismatch']")
     print(f"data: frac_extreme (|L_avg| > 0.8) = {r0['frac_extreme_data']:.4f}")
     head = ("method", "sampler", "alpha_bar_T", "r", "|w_T|²/S_0", "KL", "Var_gen/Var_data", "frac_extreme")
@@ -62,8 +63,7 @@ def _cmd(args) -> int:
 
 def register(sub) -> None:
     c = sub.add_parser("brightness-check", help="predict a sampler's brightness range (start mismatch)")
-    c.add_argument("--schedule", default="linear", help="linear | scaled_linear | cosine | FILE[:NAME] of β_t")
-    c.add_argument("--T", type=steps, default=None, help="number of steps (default 1000; a file schedule sets it)")
+    add_schedule_options(c)
     c.add_argument("--n", type=positive_int, default=None, help="components per channel")
     c.add_argument("--latent", type=latent, default=None, help="C,H,W: n = H·W per channel")
     c.add_argument("--method", type=name_list, default=["base"],
