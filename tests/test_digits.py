@@ -6,7 +6,7 @@ import torch
 
 from gendiff.cli import main
 from gendiff.experiments import digits as D
-from gendiff.experiments import sampling
+from gendiff.experiments import runner, sampling
 from gendiff.experiments.runner import run_experiment
 from gendiff.experiments.spec import samplers_for
 from gendiff.experiments.classifier import digit_scores
@@ -150,10 +150,45 @@ def test_generated_images_are_clipped_before_scoring(tmp_path, monkeypatch):
     d = tmp_path / "base" / "s0"
     d.mkdir(parents=True)
     (d / "train.json").write_text(json.dumps({"params": 1, "train_seconds": 0.0, "train_cpu_seconds": 0.0}))
-    monkeypatch.setattr(D, "_load_or_train", lambda *a, **k: (None, D.build_method("base", prof.T)))
+    monkeypatch.setattr(runner, "_model", lambda *a, **k: (None, torch.float32, {"loss": [], "val": []}, False))
     monkeypatch.setattr(D, "sample", lambda name, model, shape, *a, **k: raw[: shape[0]].clone())
-    recs = D.run_one("digits", "base", 64, 0, prof, tmp_path, torch.device("cpu"), progress=False)
+    recs = runner.run_one("digits", "base", 64, 0, prof, tmp_path, torch.device("cpu"), progress=False)
     r = next(r for r in recs if r["sampler"] == "ddim-5")
     assert r["frac_white"] == 0.0 and r["frac_extreme"] == 0.0
     assert max(max(im) for im in r["grid"]) <= 1.0 and min(min(im) for im in r["grid"]) >= -1.0
     assert sum(r["hist_gen"]) == 64 and r["hist_gen"][20] == 64                # every L_avg in the bin [0, 0.05)
+
+
+def test_image_job_resumes_on_stored_weights_like_the_vector_job(tmp_path, monkeypatch):
+    """The one job (`runner.run_one`) on images: a sampler added later runs on the stored weights (no training,
+    stored samplers not re-sampled); stored samplers without model.pt are refused; an interrupted fresh job
+    leaves no folder behind."""
+    import dataclasses
+
+    from gendiff.experiments.runfiles import RunFileError
+    prof = dataclasses.replace(D.PROFILES["smoke"], steps=4, n_gen=16, samplers=("ddim-5",))
+    root = tmp_path / "runs"
+    first = runner.run_one("digits", "base", 64, 0, prof, root, "cpu", progress=False)
+    d = root / "base" / "s0"
+    assert [r["sampler"] for r in first] == ["ddim-5"]
+    assert {p.name for p in d.iterdir()} == {"ddim-5.json", "model.pt", "train.json", "timing.json"}
+    stored = (d / "ddim-5.json").read_bytes()
+
+    def no_training(*a, **k):
+        raise AssertionError("retrained")
+    calls = []
+    real = D.sample
+    monkeypatch.setattr(runner, "train", no_training)
+    monkeypatch.setattr(D, "sample", lambda name, *a, **k: calls.append(name) or real(name, *a, **k))
+    more = dataclasses.replace(prof, samplers=("ddim-5", "ddim-2"))
+    second = runner.run_one("digits", "base", 64, 0, more, root, "cpu", progress=False)
+    assert [r["sampler"] for r in second] == ["ddim-5", "ddim-2"] and calls == ["ddim-2"]
+    assert (d / "ddim-5.json").read_bytes() == stored and second[0] == first[0]
+    assert json.loads((d / "timing.json").read_text())["sample_seconds"].keys() == {"ddim-5", "ddim-2"}
+    (d / "model.pt").unlink()
+    with pytest.raises(RunFileError, match="model.pt"):
+        runner.run_one("digits", "base", 64, 0, dataclasses.replace(prof, samplers=("ddim-5", "ddim-3")), root,
+                       "cpu", progress=False)
+    with pytest.raises(AssertionError, match="retrained"):
+        runner.run_one("digits", "base", 64, 0, prof, tmp_path / "fresh", "cpu", progress=False)
+    assert not (tmp_path / "fresh").exists()

@@ -1,8 +1,8 @@
-"""The image job of the experiment engine: near-black and near-white images with a UNet [2412.03134 §5].
+"""What the experiment job does for images: near-black and near-white images with a UNet [2412.03134 §5].
 
-`gendiff experiment digits --profile smoke|quick|full` (`runner.run_experiment`, spec `spec.SPECS['digits']`)
-trains the same compact UNet (`unet.UNet`, v-prediction, Adam 1e-3, clip 1, linear schedule unless
-`--schedule`) once per (method, seed) on `digits-brightness` (`images`), keeps its weights, and samples with
+`gendiff experiment digits --profile smoke|quick|full` (`runner.run_experiment`, spec `spec.SPECS['digits']`;
+the one job `runner.run_one` with `ImageJob` below) trains the same compact UNet (`unet.UNet`, v-prediction,
+Adam 1e-3, clip 1, linear schedule unless `--schedule`) once per (method, seed) on `digits-brightness` (`images`), keeps its weights, and samples with
 every sampler of the profile.  Everything lives in runs/digits/<profile>/<method>/s<seed>/:
 `ckpt.pt` (resumable training), `model.pt` + `train.json` (finished training), `<sampler>.json` (one per
 sampler; a sampler added later reuses the stored weights).  Finished pieces are skipped on a re-run.
@@ -35,12 +35,10 @@ from ..methods import Method
 from .classifier import digit_scores
 from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
-from .runfiles import RunFileError, why, write_job_timing
+from .runfiles import RunFileError, why
 from .sampling import parse
 from .spec import IMAGE_PROFILES, samplers_for
 from .spec import build_method as spec_build
-from .train import save_state, train
-from .models import build_seeded
 from .unet import UNet, n_params
 
 DATASET = "digits-brightness"
@@ -90,27 +88,6 @@ def _seed(*parts) -> int:
     return zlib.crc32("/".join(map(str, parts)).encode())
 
 
-def _load_or_train(cfg, seed, prof, d: Path, device, progress, schedule="linear"):
-    method = build_method(cfg, prof.T, schedule)
-    model = build_seeded(lambda: UNet(1, ch=prof.ch), seed, device)
-    if (d / "model.pt").exists():
-        try:
-            model.load_state_dict(torch.load(d / "model.pt", map_location=device, weights_only=True))
-        except Exception as e:      # truncated or foreign file
-            raise RunFileError(f"corrupt weights {str(d / 'model.pt')!r} ({why(e)}): delete it to retrain") from None
-        return model.eval(), method
-    t0, c0 = time.perf_counter(), time.process_time()
-    data, _ = make_images("train")
-    hist = train(model, method, data, steps=prof.steps, batch=prof.batch, pred=PRED, seed=seed, ckpt=d / "ckpt.pt",
-                 device=device, progress=progress, desc=f"digits {cfg} s={seed}")
-    save_state(d / "model.pt", model.state_dict())
-    info = {"loss_curve": hist["loss"], "params": n_params(model), "train_seconds": round(time.perf_counter() - t0, 1),
-            "train_cpu_seconds": round(time.process_time() - c0, 1), "threads": torch.get_num_threads()}
-    write_text_atomic(d / "train.json", json.dumps(info, sort_keys=True) + "\n")
-    (d / "ckpt.pt").unlink(missing_ok=True)
-    return model.eval(), method
-
-
 def score(x: torch.Tensor, ref: torch.Tensor) -> dict:
     """Every metric of one generated set x against held-out images ref (both (B, 1, 8, 8) float64)."""
     m2, bw = mmd(x.flatten(1), ref.flatten(1))
@@ -120,41 +97,63 @@ def score(x: torch.Tensor, ref: torch.Tensor) -> dict:
     return out
 
 
-def run_one(dataset: str, cfg: str, n: int, seed: int, prof, root: Path, device, *, progress=True,
-            schedule: str = "linear") -> list[dict]:
-    """Train (or load) one model and score it with every sampler of `spec.samplers_for`; one record per sampler."""
-    d = root / cfg / f"s{seed}"
-    todo = samplers_for(prof, cfg)
-    if all((d / f"{s}.json").exists() for s in todo):
-        return [_read(d / f"{s}.json") for s in todo]
-    d.mkdir(parents=True, exist_ok=True)
-    model, method = _load_or_train(cfg, seed, prof, d, device, progress, schedule)
-    ref = make_images("test")[0][: prof.n_test]
-    train_info = _read(d / "train.json")
-    out = []
-    for s in todo:
-        f = d / f"{s}.json"
-        if f.exists():
-            out.append(_read(f))
-            continue
-        gen = torch.Generator(device=device).manual_seed(_seed(cfg, seed, s))
-        t0, c0 = time.perf_counter(), time.process_time()
-        x = sample(s, model, (prof.n_gen, 1, 8, 8), method, generator=gen, device=device, progress=progress)
-        t_wall, t_cpu = time.perf_counter() - t0, time.process_time() - c0
-        if not torch.isfinite(x).all():
-            raise FloatingPointError(f"digits {cfg} seed={seed} {s}: sampler produced non-finite values")
-        x = x.clamp(-1.0, 1.0)
-        L = brightness(x)
-        keep = x[L.argsort()][:: max(1, len(x) // GRID)][:GRID]
-        rec = {"dataset": DATASET, "method": cfg, "seed": seed, "sampler": s, "pred": PRED, "schedule": schedule,
-               **score(x, ref),
-               "n_generated": len(x), "n_test": len(ref), "steps": prof.steps, "batch": prof.batch, "T": prof.T,
-               "params": train_info["params"], "train_seconds": train_info["train_seconds"],
-               "train_cpu_seconds": train_info["train_cpu_seconds"], "sample_seconds": round(t_wall, 1),
-               "sample_cpu_seconds": round(t_cpu, 1),
-               "hist_gen": torch.histogram(L, bins=HIST_EDGES).hist.tolist(),
-               "grid": [[round(v, 3) for v in im.flatten().tolist()] for im in keep]}
-        write_text_atomic(f, json.dumps(rec, sort_keys=True) + "\n")
-        out.append(rec)
-    write_job_timing(d / "timing.json", train_info["train_seconds"], {r["sampler"]: r["sample_seconds"] for r in out})
-    return out
+class ImageJob:
+    """What the job of `runner.run_one` does differently for images: a UNet of width `Profile.ch`, the
+    `images.make_images` splits, one <sampler>.json per sampler and train.json beside the weights."""
+    image = True
+
+    @staticmethod
+    def factory(n, prof):
+        return lambda: UNet(1, ch=prof.ch)
+
+    @staticmethod
+    def data(dataset, n, prof, split):
+        x = make_images(split)[0]
+        return x[: prof.n_test] if split == "test" else x
+
+    @staticmethod
+    def stored(d: Path, wanted):
+        return None, {s: _read(d / f"{s}.json") for s in wanted if (d / f"{s}.json").exists()}
+
+    @staticmethod
+    def finished(d, previous, have, wanted):
+        return [have[s] for s in wanted]
+
+    @staticmethod
+    def trained(d, model, hist, t0, c0):
+        info = {"loss_curve": hist["loss"], "params": n_params(model),
+                "train_seconds": round(time.perf_counter() - t0, 1),
+                "train_cpu_seconds": round(time.process_time() - c0, 1), "threads": torch.get_num_threads()}
+        write_text_atomic(d / "train.json", json.dumps(info, sort_keys=True) + "\n")
+
+    @staticmethod
+    def score(names, model, method, ref, *, prof, cfg, n, seed, pred, device, dtype, progress):
+        """{sampler: scores, brightness histogram, the GRID images kept, sample seconds}; samples clipped first."""
+        out = {}
+        for s in names:
+            gen = torch.Generator(device=device).manual_seed(_seed(cfg, seed, s))
+            t0, c0 = time.perf_counter(), time.process_time()
+            x = sample(s, model, (prof.n_gen, 1, 8, 8), method, generator=gen, device=device, progress=progress)
+            t_wall, t_cpu = time.perf_counter() - t0, time.process_time() - c0
+            if not torch.isfinite(x).all():
+                raise FloatingPointError(f"digits {cfg} seed={seed} {s}: sampler produced non-finite values")
+            x = x.clamp(-1.0, 1.0)
+            L = brightness(x)
+            keep = x[L.argsort()][:: max(1, len(x) // GRID)][:GRID]
+            out[s] = {**score(x, ref), "sample_seconds": round(t_wall, 1), "sample_cpu_seconds": round(t_cpu, 1),
+                      "hist_gen": torch.histogram(L, bins=HIST_EDGES).hist.tolist(),
+                      "grid": [[round(v, 3) for v in im.flatten().tolist()] for im in keep]}
+        return out
+
+    @staticmethod
+    def store(d, job, previous, have, hist, ref, seconds):
+        """Write <sampler>.json for every sampler scored now; returns the records of every sampler, in order."""
+        dataset, cfg, n, seed, prof, pred, schedule, device = job
+        info = _read(d / "train.json")
+        for s in seconds:
+            have[s] = {"dataset": DATASET, "method": cfg, "seed": seed, "sampler": s, "pred": PRED,
+                       "schedule": schedule, **have[s], "sample_seconds": seconds[s], "n_generated": prof.n_gen,
+                       "n_test": len(ref), "steps": prof.steps, "batch": prof.batch, "T": prof.T,
+                       **{k: info[k] for k in ("params", "train_seconds", "train_cpu_seconds")}}
+            write_text_atomic(d / f"{s}.json", json.dumps(have[s], sort_keys=True) + "\n")
+        return [have[s] for s in samplers_for(prof, cfg)]

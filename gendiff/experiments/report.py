@@ -114,11 +114,7 @@ def experiment_index(out: Path) -> list[str]:
 
 def render_folder(folder: Path) -> list[Path]:
     """results.md and figures of one experiment folder from its results.json, by the kind of data."""
-    st = json.loads((Path(folder) / "results.json").read_text())["settings"]
-    if st["dataset"] == "digits-brightness":
-        from .digits_results import render
-    else:
-        from .results import render
+    from .results import render
     return render(folder)
 
 

@@ -1,11 +1,13 @@
-"""Vector-data experiment folders (cylinder, gaussian): results.json from the runs, results.md and figures from it.
+"""The results writer of every experiment folder: results.json from the runs, results.md and figures from it.
 
-`write_outputs` turns run records into results.json (flat, byte-stable: metric values carry METRIC_DIGITS
-significant digits, settings are those of the runs aggregated, no timings) and figure_data.json (histograms and
-the loss curve, `vector_figures.figure_data`), then calls `render`.  `render(out)` rebuilds results.md and the
-figures from those files alone, which is what `gendiff report` does for every committed folder.  Figures of an
-earlier run that this one does not make are removed (except in folders without figure_data.json, whose
-histogram and loss figures cannot be redrawn and are kept).
+`write_outputs` turns the job records of any spec into results.json (flat, byte-stable: metric values carry
+METRIC_DIGITS significant digits, settings are those of the runs aggregated, no timings) and figure_data.json,
+then calls `render`.  `render(out)` rebuilds results.md and the figures from those files alone, which is what
+`gendiff report` does for every committed folder.  The tables and figures are chosen by the kind of data
+(`spec.Spec.kind`): vector data (cylinder, gaussian) below and in `vector_figures`, images (digits) in
+`image_results`; what both share (Welch verdicts, per-sampler records, provenance lines, JSON files, figure
+clean-up) is `tables`.  Figures of an earlier run that this one does not make are removed (except in vector
+folders without figure_data.json, whose histogram and loss figures cannot be redrawn and are kept).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -16,12 +18,11 @@ import statistics
 from pathlib import Path
 
 from ..io import write_text_atomic
-from . import sampling
+from . import image_results, sampling
 from .metrics import METRIC_DIGITS, significant
-from .runfiles import timing_lines
-from .vector_figures import METRICS, draw, figure_data, stats, welch_p
-
-_stats = stats
+from .spec import SPECS
+from .tables import cell, group, per_sampler, provenance, prune, stats, welch_verdict, write_json
+from .vector_figures import METRICS, draw, figure_data
 RUN_KEYS = ("method", "n", "seed", "n_generated", "n_test", "steps", "batch", "T", "n_train", "pred", "schedule")
 
 
@@ -42,24 +43,28 @@ def settings_of(records: list[dict], *, dataset: str, profile: str, prof) -> dic
 
 
 def write_outputs(out: Path, records: list[dict], *, dataset: str, profile: str, prof, device=None) -> None:
+    """results.json and figure_data.json of folder `out` from the job records (of `runner.run_one`), by the kind
+    of data, then results.md and the figures (`render`)."""
     out = Path(out)
-    records = sorted(({"schedule": "linear", **r} for r in records),       # runs from before the schedule axis
-                     key=lambda r: (r["n"], r["method"], r["seed"]))
-    flat = []
-    for r in records:
-        scores = r.get("samplers") or {f"ancestral-{r['T']}": r}
-        for name in sorted(scores, key=sampling.order):
-            sc = scores[name]
-            for k in METRICS:
-                flat.append({"method": r["method"], "sampler": name, "n": r["n"], "seed": r["seed"], "metric": k,
-                             "value": significant(sc[k]), **{key: r[key] for key in RUN_KEYS[3:]},
-                             **({"mmd_bandwidth": significant(sc["mmd_bandwidth"])} if k == "mmd" else {})})
-    settings = settings_of(records, dataset=dataset, profile=profile, prof=prof)
-    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,
-                                                       sort_keys=True, allow_nan=False) + "\n")
-    write_text_atomic(out / "figure_data.json", json.dumps(figure_data(records, settings["dims"]), sort_keys=True,
-                                                           separators=(",", ":")) + "\n")
+    records = [{"schedule": "linear", **r} for r in records]       # runs from before the schedule axis
+    kind = image_results if SPECS[dataset].kind == "image" else None
+    aggregate = kind.aggregate if kind else _aggregate
+    results, fig = aggregate(records, dataset=dataset, profile=profile, prof=prof, device=device)
+    write_json(out / "results.json", results)
+    write_json(out / "figure_data.json", fig, compact=True)
+    if kind:
+        kind.write_timings(out, records, profile)
     render(out)
+
+
+def _aggregate(records, *, dataset, profile, prof, device=None):
+    records = sorted(records, key=lambda r: (r["n"], r["method"], r["seed"]))
+    flat = [{"method": r["method"], "sampler": name, "n": r["n"], "seed": r["seed"], "metric": k,
+             "value": significant(sc[k]), **{key: r[key] for key in RUN_KEYS[3:]},
+             **({"mmd_bandwidth": significant(sc["mmd_bandwidth"])} if k == "mmd" else {})}
+            for r, name, sc in per_sampler(records) for k in METRICS]
+    settings = settings_of(records, dataset=dataset, profile=profile, prof=prof)
+    return {"settings": settings, "records": flat}, figure_data(records, settings["dims"])
 
 
 def runs_of(data: dict) -> list[dict]:
@@ -78,9 +83,12 @@ def runs_of(data: dict) -> list[dict]:
 
 
 def render(out: Path) -> list[Path]:
-    """results.md and figures of folder `out` from its results.json (and figure_data.json); returns the figures."""
+    """results.md and figures of folder `out` from its results.json (and figure_data.json), by the kind of data;
+    returns the figures."""
     out = Path(out)
     data = json.loads((out / "results.json").read_text())
+    if data["settings"]["dataset"] == image_results.DATASET:
+        return image_results.render(out, data)
     st, runs = data["settings"], runs_of(data)
     methods = st.get("methods") or sorted({r["method"] for r in runs}, key=lambda m: (m.startswith("oracle-"), m))
     fd = out / "figure_data.json"
@@ -88,17 +96,14 @@ def render(out: Path) -> list[Path]:
     (out / "figures").mkdir(parents=True, exist_ok=True)
     written = draw(out, runs, methods, st["dims"], fig)
     if fig is not None:
-        for stale in sorted(set((out / "figures").glob("*.png")) - set(written)):
-            stale.unlink()
+        prune(out / "figures", written)
     write_text_atomic(out / "results.md", "\n".join(markdown(out, st, runs, methods)) + "\n")
     return written
 
 
 def markdown(out: Path, st: dict, runs: list[dict], methods: list[str]) -> list[str]:
     dataset, profile, dims, r0 = st["dataset"], st["profile"], st["dims"], runs[0]
-    by = {}
-    for r in runs:
-        by.setdefault((r["method"], r["n"]), []).append(r)
+    by = group(runs, "method", "n")
     sampled = any("samplers" in r for r in runs)
     lines = [f"# Experiment: {dataset}, profile `{profile}`", "",
              f"Generated by `gendiff experiment {dataset} --profile {profile}`. Each cell: mean ± sd over seeds "
@@ -112,21 +117,15 @@ def markdown(out: Path, st: dict, runs: list[dict], methods: list[str]) -> list[
                 if "metric_digits" in st else "")
              + (f" The tables up to the claim use the ancestral sampler (ancestral-{st['T']}); the section "
                 "*Samplers* compares few-step samplers." if sampled else "")
-             + (f" Schedule: {st['schedule']}." if st.get("schedule", "linear") != "linear" else ""), "",
-             f"Device: {', '.join(st['devices'])}.", ""] + timing_lines(out)
+             + (f" Schedule: {st['schedule']}." if st.get("schedule", "linear") != "linear" else ""),
+             ""] + provenance(out, st)
     for k in METRICS:
         lines += [f"## {k}", "", "| n | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
         for n in dims:
             cells = {m: stats([r[k] for r in by[(m, n)]]) for m in methods if (m, n) in by}
             trained = {m: v for m, v in cells.items() if not m.startswith("oracle-")}
             best = min(trained, key=lambda m: trained[m][0]) if trained else None
-            row = []
-            for m in methods:
-                if m not in cells:
-                    row.append("–")
-                    continue
-                txt = f"{cells[m][0]:.4g} ± {cells[m][1]:.2g} ({len(by[(m, n)])})"
-                row.append(f"**{txt}**" if m == best else txt)
+            row = [cell([r[k] for r in by[(m, n)]], m == best, digits=4) if m in cells else "–" for m in methods]
             lines.append(f"| {n} | " + " | ".join(row) + " |")
         lines.append("")
     lines += ["## MMD bandwidths (median heuristic)", "", "| n | " + " | ".join(methods) + " |",
@@ -152,8 +151,7 @@ def _claim_section(by, dims, proposed="proposed-sc1", base="base") -> list[str]:
         for k in METRICS:
             va, vb = [r[k] for r in a], [r[k] for r in b]
             (ma, sa), (mb, sb) = stats(va), stats(vb)
-            p = welch_p(va, vb)
-            verdict = "not resolved" if not p < 0.05 else ("better" if mb < ma else "worse")
+            p, verdict = welch_verdict(vb, va)
             lines.append(f"| {n} | {k} | {ma:.4g} ± {sa:.2g} | {mb:.4g} ± {sb:.2g} | {ma - mb:+.3g} | {p:.2g} | "
                          f"{verdict} |")
     return lines if len(lines) > header else []

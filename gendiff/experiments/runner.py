@@ -2,8 +2,9 @@
 
 `run_experiment(dataset, profile)` runs every job of a spec's profile (resume, `shard`, device, progress only
 on a terminal, interruption that loses no finished job), writes timings.json, and hands the records to the
-results writer of the data's kind (`results`: vectors; `digits_results`: images).  The job of vector data is
-`run_one` below; that of images is `digits.run_one`.
+results writer (`results.write_outputs`, its tables and figures chosen by the kind of data).  Every job, of
+any kind, is `run_one` below: what differs by kind (model factory, data splits, sampling and scoring, the run
+files) is `VectorJob` here and `digits.ImageJob`.
 
 Vector data: `gendiff experiment cylinder --profile smoke|quick|full|long` trains one MLP per (method, n, seed), samples
 with each sampler of the profile (`ancestral-T` always; DDIM and stock-DDIM step counts, see
@@ -58,84 +59,128 @@ def _xi_sigma(m: Method) -> float:
     return getattr(m.xi_train, "sigma_c", 0.0)
 
 
+class VectorJob:
+    """What the job does differently for vector data: an MLP at dimension n, splits of `data.make_split`, every
+    sampler's scores in one result.json."""
+    image = False
+
+    @staticmethod
+    def factory(n, prof):
+        return lambda: MLPDenoiser(n)          # hidden width min(256, max(128, 4n))
+
+    @staticmethod
+    def data(dataset, n, prof, split):
+        size = {"train": prof.n_train, "val": min(1000, prof.n_test), "test": prof.n_test}[split]
+        x = make_split(dataset, n, split, size)
+        return x[: prof.n_gen] if split == "test" else x
+
+    @staticmethod
+    def stored(d: Path, wanted):
+        """(the stored record or None, {sampler: its scores})."""
+        done = d / "result.json"
+        res = read_result(done) if done.exists() else None
+        return res, dict((res or {}).get("samplers", {}))
+
+    @staticmethod
+    def finished(d, previous, have, wanted):
+        return previous
+
+    @staticmethod
+    def score(names, model, method, ref, *, prof, cfg, n, seed, pred, device, dtype, progress):
+        return sample_and_score(names, model, method, ref, n_gen=prof.n_gen, pred=pred, seed=seed, device=device,
+                                dtype=dtype, what=f"{cfg} n={n} seed={seed}", progress=progress)
+
+    @staticmethod
+    def trained(d, model, hist, t0, c0):
+        pass
+
+    @staticmethod
+    def store(d, job, previous, have, hist, ref, seconds):
+        dataset, cfg, n, seed, prof, pred, schedule, device = job
+        oracle = cfg.startswith("oracle-")
+        if previous is not None:
+            res = {**previous, "samplers": {k: have[k] for k in sorted(have)}}
+        else:
+            anc, sig = have[f"ancestral-{prof.T}"], significant
+            res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred, "device": device.type,
+                   "schedule": schedule,
+                   **{k: anc[k] for k in ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "hist_gen")},
+                   "metric_digits": METRIC_DIGITS, "sampler": f"ancestral-{prof.T}",
+                   "n_generated": prof.n_gen, "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
+                   "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
+                   "hist_data": histogram(ref), "samplers": {k: have[k] for k in sorted(have)},
+                   "loss_curve": [(s, sig(v)) for s, v in hist["loss"]],
+                   "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
+        write_text_atomic(d / "result.json", json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
+        return res
+
+
 def run_one(dataset: str, cfg: str, n: int, seed: int, prof: Profile, root: Path, device, pred: str = "v",
-            progress=True, schedule: str = "linear") -> dict:
-    """Train (or resume), sample and score one job; returns its record (also written to result.json)."""
-    d = root / cfg / f"n{n}" / f"s{seed}"
-    done = d / "result.json"
-    if done.exists():
-        res = read_result(done)
-        if all(name in res.get("samplers", {}) for name in samplers_for(prof, cfg)):
-            return res
-        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, schedule, previous=res)
+            progress=True, schedule: str = "linear"):
+    """Train (or resume), sample and score one job of any spec in `Spec.run_dir(root, cfg, n, seed)`; samplers
+    already stored are skipped, samplers added to the profile later run on the stored weights.  Returns the job's
+    record (vector data, also result.json) or its records, one per sampler (images, `digits.ImageJob`)."""
+    from .digits import ImageJob
+    spec = SPECS[dataset]
+    job = VectorJob if spec.kind == "vector" else ImageJob
+    d = spec.run_dir(Path(root), cfg, n, seed)
+    wanted = samplers_for(prof, cfg)
+    previous, have = job.stored(d, wanted)
+    if all(s in have for s in wanted):
+        return job.finished(d, previous, have, wanted)
     created = make_dirs(d)
     try:
-        return _run_one(dataset, cfg, n, seed, prof, d, torch.device(device), pred, progress, schedule)
+        return _run(job, (dataset, cfg, n, seed, prof, pred, schedule, torch.device(device)), d, previous, have,
+                    wanted, progress)
     except BaseException:
         remove_if_empty(created)
         raise
 
 
-def _model(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, method):
-    """(model, dtype, loss history): the oracle, the stored weights, or a trained MLP (weights then stored)."""
+def _model(job, key, d: Path, method, progress):
+    """(model, dtype, loss history, trained now): the oracle, the stored weights, or a seeded model trained here
+    (weights then stored)."""
+    dataset, cfg, n, seed, prof, pred, _, device = key
     hist = {"loss": [], "val": []}
     if cfg.startswith("oracle-"):
         train_x = make_split(dataset, n, "train", prof.n_train)
         return EmpiricalOracle(train_x[: prof.oracle_train], method.tables.to(device), sigma_c=_xi_sigma(method),
-                               pred=pred).to(device), torch.float64, hist
-    model = build_seeded(lambda: MLPDenoiser(n), seed, device)   # hidden width min(256, max(128, 4n))
+                               pred=pred).to(device), torch.float64, hist, False
+    model = build_seeded(job.factory(n, prof), seed, device)
     weights = d / "model.pt"
     if weights.exists():
         try:
             model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
         except Exception as e:          # any unreadable or mismatched file: name it
             raise RunFileError(f"corrupt run file {str(weights)!r} ({why(e)}): delete its folder to retrain") from None
-    else:
-        hist = train(model, method, make_split(dataset, n, "train", prof.n_train), steps=prof.steps,
-                     batch=prof.batch, pred=pred, seed=seed, ckpt=d / "ckpt.pt",
-                     val=make_split(dataset, n, "val", min(1000, prof.n_test)), device=device, progress=progress,
-                     desc=f"{cfg} n={n} s={seed}")
-        save_state(weights, model.state_dict())
-    model.eval()
-    return model, torch.float32, hist
+        return model.eval(), torch.float32, hist, False
+    t0, c0 = time.perf_counter(), time.process_time()
+    hist = train(model, method, job.data(dataset, n, prof, "train"), steps=prof.steps, batch=prof.batch, pred=pred,
+                 seed=seed, ckpt=d / "ckpt.pt", val=None if job.image else job.data(dataset, n, prof, "val"),
+                 device=device, progress=progress, desc=f"{dataset} {cfg} n={n} s={seed}")
+    save_state(weights, model.state_dict())
+    job.trained(d, model, hist, t0, c0)
+    return model.eval(), torch.float32, hist, True
 
 
-def _run_one(dataset, cfg, n, seed, prof, d: Path, device, pred, progress, schedule, previous=None) -> dict:
-    done = d / "result.json"
+def _run(job, key, d: Path, previous, have, wanted, progress):
+    dataset, cfg, n, seed, prof, pred, schedule, device = key
     oracle = cfg.startswith("oracle-")
-    method = build_method(cfg[7:] if oracle else cfg, prof.T, schedule=schedule)
-    ref = make_split(dataset, n, "test", prof.n_test)[: prof.n_gen]
-    wanted = samplers_for(prof, cfg)
-    have = dict((previous or {}).get("samplers", {}))
-    if previous is not None and not (d / "model.pt").exists() and not oracle:
+    method = build_method(cfg[7:] if oracle else cfg, prof.T, image=job.image, schedule=schedule)
+    ref = job.data(dataset, n, prof, "test")
+    if have and not oracle and not (d / "model.pt").exists():
         raise RunFileError(f"run {str(d)!r} has no stored weights (model.pt) for the samplers "
                            f"{', '.join(s for s in wanted if s not in have)}: delete its folder to retrain")
     t0 = time.perf_counter()
-    model, dtype, hist = _model(dataset, cfg, n, seed, prof, d, device, pred, progress, method)
+    model, dtype, hist, trained = _model(job, key, d, method, progress)
     t_train = time.perf_counter() - t0
-    new = sample_and_score([s for s in wanted if s not in have], model, method, ref, n_gen=prof.n_gen, pred=pred,
-                           seed=seed, device=device, dtype=dtype, what=f"{cfg} n={n} seed={seed}", progress=progress)
+    new = job.score([s for s in wanted if s not in have], model, method, ref, prof=prof, cfg=cfg, n=n, seed=seed,
+                    pred=pred, device=device, dtype=dtype, progress=progress)
     seconds = {k: v.pop("sample_seconds") for k, v in new.items()}
     have.update(new)
-    if previous is not None:
-        res = {**previous, "samplers": {k: have[k] for k in sorted(have)}}
-    else:
-        anc = have[f"ancestral-{prof.T}"]
-        sig = significant
-        res = {"dataset": dataset, "method": cfg, "n": n, "seed": seed, "pred": pred, "device": device.type,
-               "schedule": schedule,
-               **{k: anc[k] for k in ("w1_brightness", "w1", "mmd", "mmd_bandwidth", "hist_gen")},
-               "metric_digits": METRIC_DIGITS, "sampler": f"ancestral-{prof.T}",
-               "n_generated": prof.n_gen, "n_test": int(ref.shape[0]), "steps": 0 if oracle else prof.steps,
-               "batch": prof.batch, "T": prof.T, "n_train": prof.oracle_train if oracle else prof.n_train,
-               "hist_data": histogram(ref), "samplers": {k: have[k] for k in sorted(have)},
-               "loss_curve": [(s, sig(v)) for s, v in hist["loss"]],
-               "val_curve": [(s, sig(v)) for s, v in hist["val"]]}
-    write_job_timing(d / "timing.json", None if previous is not None else round(t_train, 2), seconds)
-    write_text_atomic(done, json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
-    ck = d / "ckpt.pt"
-    if ck.exists():
-        ck.unlink()
+    res = job.store(d, key, previous, have, hist, ref, seconds)
+    write_job_timing(d / "timing.json", round(t_train, 2) if trained else None, seconds)
+    (d / "ckpt.pt").unlink(missing_ok=True)
     return res
 
 
@@ -171,17 +216,13 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     i, k = shard
     root = Path(runs_dir) / dataset / (profile + (f"-{schedule}" if schedule else ""))
     out = Path(out or default_out(dataset, profile, schedule))
-    if spec.kind == "vector":
-        job = run_one
-    else:
-        from .digits import run_one as job
     records = []
     t0, c0, before = time.perf_counter(), time.process_time(), torch.get_num_threads()
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
     try:
         for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
-            r = job(dataset, c, n, s, prof, root, device, progress=progress, schedule=schedule or spec.schedule)
+            r = run_one(dataset, c, n, s, prof, root, device, progress=progress, schedule=schedule or spec.schedule)
             records += r if isinstance(r, list) else [r]
     finally:
         torch.set_num_threads(before)
@@ -190,9 +231,6 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     timing_files = [spec.run_dir(root, c, n, s) / "timing.json" for c, n, s in jobs]
     write_timings(out, command(dataset, profile, dims, methods, seeds, schedule), time.perf_counter() - t0,
                   time.process_time() - c0, *job_seconds(timing_files))
-    if spec.kind == "vector":
-        from .results import write_outputs
-    else:
-        from .digits_results import write_outputs
+    from .results import write_outputs
     write_outputs(out, records, dataset=dataset, profile=profile, prof=prof, device=str(device))
     return out

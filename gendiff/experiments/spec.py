@@ -4,7 +4,7 @@ An experiment is a `Spec`: vector data at dimension n (`cylinder`, `gaussian`: a
 metrics W1 in R^n, MMD², W1(L_avg)) or images at one resolution (`digits`: a UNet per (method, seed), the
 near-extreme fractions and digit-likeness besides); the `schedule` (linear, scaled_linear, cosine or a file,
 `gendiff.schedules.make_beta`) under every method; and `Profile`s that set the budget, the dimensions and the
-seeds.  `runner` runs any spec's jobs; `results` / `digits_results` write its folder, by the kind of data.
+seeds.  `runner` runs any spec's jobs; `results` writes its folder, tables and figures chosen by the kind of data.
 
 Methods: the specs of core `gendiff.methods.method_from_spec` (`base`, `offset-w<W>`, `proposed-sc<S>`, `zero-snr`;
 ξ per channel for images).  Samplers: names of `sampling.parse`.

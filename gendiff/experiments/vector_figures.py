@@ -1,5 +1,5 @@
-"""Figures of a vector-data experiment folder (cylinder, gaussian), drawn from results.json and figure_data.json,
-and the statistics every results writer shares (mean ± sd over seeds, Welch's t-test).
+"""Figures of a vector-data experiment folder (cylinder, gaussian), drawn from results.json and figure_data.json
+(the statistics over seeds are those of `tables`).
 
 `metrics_vs_n.png` and `w1_brightness_vs_steps.png` need only the metric values of results.json; the brightness
 histograms and the training-loss curve need figure_data.json (held-out and generated L_avg histograms per n,
@@ -9,8 +9,6 @@ Layer: experiments — imports gendiff core and other experiments modules; never
 """
 from __future__ import annotations
 
-import math
-import statistics
 from pathlib import Path
 
 import matplotlib
@@ -21,26 +19,9 @@ import numpy as np  # noqa: E402
 
 from . import sampling  # noqa: E402
 from .figures import save  # noqa: E402
+from .tables import group, stats  # noqa: E402
 
 METRICS = ("w1_brightness", "w1", "mmd")
-
-
-def stats(vals):
-    m = statistics.fmean(vals)
-    return m, statistics.stdev(vals) if len(vals) > 1 else 0.0
-
-
-def welch_p(a, b) -> float:
-    """Two-sided Welch t-test p over seeds (nan below 2 values a side; 1 where both sides are constant)."""
-    import warnings
-
-    from scipy.stats import ttest_ind
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)     # identical values: p is nan, read as 1
-        p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    return p if math.isfinite(p) else 1.0
 
 
 def style(m):
@@ -80,9 +61,7 @@ def figure_data(records, dims) -> dict:
 def draw(out: Path, runs, methods, dims, fig) -> list[Path]:
     """Write the figures whose data is present; returns their paths."""
     d = out / "figures"
-    by = {}
-    for r in runs:
-        by.setdefault((r["method"], r["n"]), []).append(r)
+    by = group(runs, "method", "n")
     figs, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     for ax, k in zip(axes, METRICS):
         for m in methods:

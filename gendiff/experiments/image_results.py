@@ -1,8 +1,10 @@
-"""Aggregate `digits` runs into results.json, results.md, timings.md and figures (deterministic ordering).
+"""The tables and figures of an image experiment folder (digits), for the results writer `results`.
 
-results.json and results.md are byte-stable: metric values are rounded to METRIC_DIGITS (4) significant digits
-(`metrics.significant`, shared with the cylinder runner) before averaging, and run times, which vary from run
-to run, go to timings.md only.
+`aggregate` turns the per-sampler job records into results.json (with the data's own values) and
+figure_data.json (histograms, sample grids of seed 0); `write_timings` writes timings.md; `render` writes
+results.md and the figures from results.json and figure_data.json.  results.json and results.md are
+byte-stable: metric values are rounded to METRIC_DIGITS (4) significant digits (`metrics.significant`) before
+averaging, and run times, which vary from run to run, go to timings.md only.
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 
 import matplotlib
@@ -24,14 +25,18 @@ from . import images as I  # noqa: E402
 from .classifier import digit_scores  # noqa: E402
 from .figures import save  # noqa: E402
 from .metrics import METRIC_DIGITS, mmd, significant, w1_brightness  # noqa: E402
-from .runfiles import timing_lines  # noqa: E402
-from .vector_figures import stats as _stats  # noqa: E402
-from .vector_figures import welch_p as _welch  # noqa: E402
+from .tables import cell as _cell  # noqa: E402
+from .tables import group, per_sampler, provenance, prune, welch_verdict  # noqa: E402
+from .tables import stats as _stats  # noqa: E402
+
+DATASET = "digits-brightness"
 
 METRICS = ("w1_brightness", "frac_black", "frac_white", "frac_extreme", "frac_error", "mmd", "digit_conf",
            "digit_is")
 HIGHER_IS_BETTER = ("digit_conf", "digit_is")
 TESTED = ("w1_brightness", "frac_error", "mmd", "digit_conf")
+
+
 def reference(n: int) -> dict:
     """The data's own values: held-out fractions and digit scores, and the floor of W1/MMD (train vs held-out)."""
     ref, lab = (v[:n] for v in I.make_images("test"))
@@ -41,51 +46,38 @@ def reference(n: int) -> dict:
             "mmd_floor": m2}
 
 
-def _cell(vals, bold=False):
-    m, sd = _stats(vals)
-    txt = f"{m:.3g} ± {sd:.2g} ({len(vals)})"
-    return f"**{txt}**" if bold else txt
-
-
 def best_of(family: str, by, sampler, methods):
     """The member of a family ('offset-w', 'proposed-sc') with the lowest mean W1(L_avg) under `sampler`."""
     cands = [m for m in methods if m.startswith(family) and (m, sampler) in by]
     return min(cands, key=lambda m: (_stats([r["w1_brightness"] for r in by[(m, sampler)]])[0], m)) if cands else None
 
 
-def write_outputs(out: Path, records: list[dict], *, profile: str, prof, device: str, dataset=None) -> None:
-    """results.json, figure_data.json (histograms, sample grids of seed 0) and timings.md from the run records,
-    then results.md and the figures from those files (`render`)."""
-    out = Path(out)
-    records = sorted(({"schedule": "linear", **r} for r in records),       # runs from before the schedule axis
-                     key=lambda r: (r["sampler"], r["method"], r["seed"]))
+def aggregate(records: list[dict], *, profile: str, prof, device: str, dataset=None) -> tuple[dict, dict]:
+    """(results.json, figure_data.json) of the per-sampler job records: flat metric records and the settings,
+    the data's own values; histograms summed over seeds and the sample grids of seed 0."""
+    records = sorted(records, key=lambda r: (r["sampler"], r["method"], r["seed"]))
     samplers = [s for s in prof.samplers if any(r["sampler"] == s for r in records)]
     ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
     params = records[0]["params"]
-    settings = {"dataset": "digits-brightness", "profile": profile, "schedule": records[0]["schedule"], "T": prof.T,
+    settings = {"dataset": DATASET, "profile": profile, "schedule": records[0]["schedule"], "T": prof.T,
                 "dims": [64], "seeds": prof.seeds, "steps": prof.steps, "batch": prof.batch, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
                 "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME,
                 "metric_digits": METRIC_DIGITS, "ch": prof.ch, "params": params, "devices": [device]}
-    flat = [{"method": r["method"], "seed": r["seed"], "sampler": r["sampler"], "schedule": r["schedule"],
-             "metric": k, "value": significant(r[k])} for r in records for k in METRICS + ("mmd_bandwidth",)]
-    write_text_atomic(out / "results.json", json.dumps({"settings": settings, "data": ref, "records": flat},
-                                                       indent=1, sort_keys=True) + "\n")
+    flat = [{"method": r["method"], "seed": r["seed"], "sampler": s, "schedule": r["schedule"],
+             "metric": k, "value": significant(sc[k])}
+            for r, s, sc in per_sampler(records) for k in METRICS + ("mmd_bandwidth",)]
     hist, grid = {}, {f"{r['method']}|{r['sampler']}": r["grid"] for r in records if r["seed"] == 0}
     for r in records:
         key = f"{r['method']}|{r['sampler']}"
         hist[key] = [a + int(b) for a, b in zip(hist.get(key, [0] * len(r["hist_gen"])), r["hist_gen"])]
-    write_text_atomic(out / "figure_data.json", json.dumps({"hist_gen": hist, "grid": grid}, sort_keys=True,
-                                                           separators=(",", ":")) + "\n")
-    _timings(out, records, profile)
-    render(out)
+    return {"settings": settings, "data": ref, "records": flat}, {"hist_gen": hist, "grid": grid}
 
 
-def render(out: Path) -> list[Path]:
-    """results.md and figures of a digits folder from results.json (and figure_data.json); returns the figures."""
-    out = Path(out)
-    data = json.loads((out / "results.json").read_text())
+def render(out: Path, data: dict) -> list[Path]:
+    """results.md and figures of a digits folder from results.json (`data`) and figure_data.json; returns the
+    figures."""
     st, ref = data["settings"], data["data"]
     runs = {}
     for r in data["records"]:
@@ -93,9 +85,7 @@ def render(out: Path) -> list[Path]:
                         "sampler": r["sampler"], "n_test": st["n_test"]})[r["metric"]] = r["value"]
     records = [runs[k] for k in sorted(runs)]
     samplers, methods = st["samplers"], sorted({r["method"] for r in records}, key=_order)
-    by_r = {}
-    for r in records:
-        by_r.setdefault((r["method"], r["sampler"]), []).append(r)
+    by_r = group(records, "method", "sampler")
     lines = _header(out, st, samplers, ref)
     lines += _answers(by_r, methods, samplers, ref)
     for s in samplers:
@@ -131,8 +121,8 @@ def _header(out, st, samplers, ref):
                       T=st["T"], sched=st.get("schedule", "linear"), smp=", ".join(f"`{s}`" for s in samplers), ng=st["n_generated"], nt=st["n_test"])
     refs = " | ".join(f"{ref[k]:.4g}" for k in ("frac_black", "frac_white", "frac_extreme", "digit_conf",
                                                 "digit_is", "digit_acc", "w1_brightness_floor", "mmd_floor"))
-    return [f"# Experiment: digits-brightness, profile `{st['profile']}`", "", data, "", model, "",
-            f"Device: {', '.join(st['devices'])}.", ""] + timing_lines(out) + ["## The data", "",
+    head = [f"# Experiment: digits-brightness, profile `{st['profile']}`", "", data, "", model, ""]
+    return head + provenance(out, st) + ["## The data", "",
             "| near-black | near-white | \\|L_avg\\| > 0.8 | digit_conf | digit_is | classifier accuracy | "
             "W1(L_avg) floor | MMD² floor |", "|---" * 8 + "|", f"| {refs} |", "",
             "Floors: the same metrics between training images and held-out images (what a perfect model would get).",
@@ -183,10 +173,7 @@ def _answers(by, methods, samplers, ref):
         for o in dict.fromkeys(others):
             for k in TESTED:
                 a, b = [r[k] for r in by[(prop, s)]], [r[k] for r in by[(o, s)]]
-                p = _welch(a, b)
-                better = statistics.fmean(a) > statistics.fmean(b) if k in HIGHER_IS_BETTER else \
-                    statistics.fmean(a) < statistics.fmean(b)
-                verdict = "not resolved" if not p < 0.05 else ("better" if better else "worse")
+                p, verdict = welch_verdict(a, b, k in HIGHER_IS_BETTER)
                 lines.append(f"| {s} | {prop} | {o} | {k} | {_cell(a)} | {_cell(b)} | {p:.2g} | {verdict} |")
     return lines + [""]
 
@@ -218,7 +205,8 @@ def _table(by, methods, s):
     return lines + [""]
 
 
-def _timings(out, records, profile):
+def write_timings(out, records, profile) -> None:
+    """timings.md: CPU and wall seconds of training and of every sampler, per (method, seed) run."""
     runs = {(r["method"], r["seed"]): r for r in records}
     total = sum(r["train_cpu_seconds"] for r in runs.values()) + sum(r["sample_cpu_seconds"] for r in records)
     lines = [f"# Run times: digits, profile `{profile}` (not byte-stable)", "",
@@ -284,6 +272,5 @@ def _figures(out, fd, records, methods, samplers, st) -> list[Path]:
     fig.tight_layout()
     save(fig, fig_dir / "brightness_hist.png")
     written.append(fig_dir / "brightness_hist.png")
-    for stale in sorted(set(fig_dir.glob("*.png")) - set(written)):
-        stale.unlink()
+    prune(fig_dir, written)
     return written
