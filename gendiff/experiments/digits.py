@@ -29,14 +29,13 @@ from pathlib import Path
 
 import torch
 
-from .. import samplers as S
 from ..io import write_text_atomic
 from ..methods import Method
 from .classifier import digit_scores
 from .images import extreme_fraction, make_images
 from .metrics import brightness, mmd, w1_brightness
-from .runfiles import RunFileError, why
-from .sampling import parse
+from .runfiles import read_result
+from .sampling import draw
 from .spec import IMAGE_PROFILES, samplers_for
 from .spec import build_method as spec_build
 from .unet import UNet, n_params
@@ -57,31 +56,14 @@ def build_method(cfg: str, T: int, schedule: str = "linear") -> Method:
 
 
 def sample(name: str, model, shape, method: Method, *, generator, device, progress=False) -> torch.Tensor:
-    """Run sampler `name` (see module docstring) in chunks of `CHUNK` images, one generator throughout;
-    returns float64 images on the CPU."""
-    kind, k = parse(name, method.tables.T)
-    kw = dict(pred=PRED, generator=generator, device=device, dtype=torch.float32, progress=progress)
-    out = []
-    for i in range(0, shape[0], CHUNK):
-        part = (min(CHUNK, shape[0] - i),) + tuple(shape[1:])
-        with torch.no_grad():
-            if kind == "ancestral":
-                x = S.ancestral(model, part, method.tables, method.xi_start, **kw)
-            else:
-                x = S.ddim(model, part, method.tables, method.xi_start, steps=k, stock_update=kind == "stock-ddim",
-                           **kw)
-        out.append(x.double().cpu())
-    return torch.cat(out)
+    """Run sampler `name` (`sampling.draw`) in chunks of `CHUNK` images, one generator throughout; returns
+    float64 images on the CPU."""
+    return draw(name, model, method, shape, pred=PRED, generator=generator, device=device, dtype=torch.float32,
+                chunk=CHUNK, progress=progress).double().cpu()
 
 
 def _read(path: Path) -> dict:
-    try:
-        res = json.loads(path.read_text())
-        if not isinstance(res, dict):
-            raise ValueError("not a JSON object")
-        return res
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo this piece") from None
+    return read_result(path, keys=(), what="this piece")
 
 
 def _seed(*parts) -> int:

@@ -74,16 +74,17 @@ RESULT_KEYS = ("method", "n", "seed", "pred", "w1_brightness", "w1", "mmd", "mmd
                "steps", "batch", "T", "n_train", "hist_gen", "hist_data", "loss_curve", "val_curve")
 
 
-def read_result(path: Path) -> dict:
+def read_result(path: Path, keys=RESULT_KEYS, what: str = "this run") -> dict:
+    """A stored record (a vector job's result.json; with keys=() and what="this piece", an image job's
+    <sampler>.json); RunFileError naming the file, and what deleting it redoes, when it is unusable."""
     try:
         res = json.loads(path.read_text())
-        missing = [k for k in RESULT_KEYS if k not in res] if isinstance(res, dict) else ["(not an object)"]
+        missing = [k for k in keys if k not in res] if isinstance(res, dict) else ["(not an object)"]
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo "
-                           "this run") from None
+        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo {what}") from None
     if missing:
         raise RunFileError(f"corrupt run file {str(path)!r} (missing {', '.join(missing)}): delete it to redo "
-                           "this run")
+                           f"{what}")
     return res
 
 

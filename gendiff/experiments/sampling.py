@@ -33,15 +33,23 @@ def parse(name: str, T: int) -> tuple[str, int]:
     return kind, steps
 
 
-def draw(name: str, model, method, shape, *, pred: str, seed: int, device, dtype, progress=False):
-    """Samples of `method` with sampler `name`, started from x_T drawn with generator seed 10 000 + seed."""
+def draw(name: str, model, method, shape, *, pred: str, device, dtype, seed: int = 0, generator=None,
+         chunk: int | None = None, progress=False):
+    """Samples of `method` with sampler `name`, started from x_T drawn with `generator` (default: one seeded
+    10 000 + seed), in calls of `chunk` rows (default: all at once), one generator throughout."""
     kind, steps = parse(name, method.tables.T)
-    gen = torch.Generator(device=device).manual_seed(10_000 + seed)
+    gen = generator if generator is not None else torch.Generator(device=device).manual_seed(10_000 + seed)
     kw = dict(pred=pred, generator=gen, device=device, dtype=dtype, progress=progress)
-    with torch.no_grad():
-        if kind == "ancestral":
-            return ancestral(model, shape, method.tables, method.xi_start, **kw)
-        return ddim(model, shape, method.tables, method.xi_start, steps=steps, stock_update=kind == "stock-ddim", **kw)
+    out = []
+    for i in range(0, shape[0], chunk or shape[0]):
+        part = (min(chunk or shape[0], shape[0] - i),) + tuple(shape[1:])
+        with torch.no_grad():
+            if kind == "ancestral":
+                out.append(ancestral(model, part, method.tables, method.xi_start, **kw))
+            else:
+                out.append(ddim(model, part, method.tables, method.xi_start, steps=steps,
+                                stock_update=kind == "stock-ddim", **kw))
+    return out[0] if len(out) == 1 else torch.cat(out)
 
 
 def histogram(x: torch.Tensor) -> list[float]:
