@@ -173,6 +173,8 @@ def test_image_job_resumes_on_stored_weights_like_the_vector_job(tmp_path, monke
     assert [r["sampler"] for r in first] == ["ddim-5"]
     assert {p.name for p in d.iterdir()} == {"ddim-5.json", "model.pt", "train.json", "timing.json"}
     stored = (d / "ddim-5.json").read_bytes()
+    trained = json.loads((d / "timing.json").read_text())["train_seconds"]
+    assert isinstance(trained, float) and trained > 0                  # training timed in the call that trained
 
     def no_training(*a, **k):
         raise AssertionError("retrained")
@@ -184,7 +186,8 @@ def test_image_job_resumes_on_stored_weights_like_the_vector_job(tmp_path, monke
     second = runner.run_one("digits", "base", 64, 0, more, root, "cpu", progress=False)
     assert [r["sampler"] for r in second] == ["ddim-5", "ddim-2"] and calls == ["ddim-2"]
     assert (d / "ddim-5.json").read_bytes() == stored and second[0] == first[0]
-    assert json.loads((d / "timing.json").read_text())["sample_seconds"].keys() == {"ddim-5", "ddim-2"}
+    timing = json.loads((d / "timing.json").read_text())
+    assert timing["sample_seconds"].keys() == {"ddim-5", "ddim-2"} and timing["train_seconds"] == trained
     (d / "model.pt").unlink()
     with pytest.raises(RunFileError, match="model.pt"):
         runner.run_one("digits", "base", 64, 0, dataclasses.replace(prof, samplers=("ddim-5", "ddim-3")), root,
