@@ -66,3 +66,16 @@ def test_added_sampler_runs_on_stored_weights(tmp_path):
     with pytest.raises(RunFileError, match="model.pt"):
         run_one("cylinder", "base", 2, 0, dataclasses.replace(prof, samplers=("ddim-2",)), root, "cpu",
                 progress=False)
+
+
+def test_per_sampler_records_come_in_sampler_order():
+    """results.json lists each job's samplers by (kind, steps): ancestral, then ddim-10 before ddim-100; an image
+    record is one sampler's; a record from before the sampler axis is its ancestral-T."""
+    from gendiff.experiments.tables import per_sampler
+    vec = {"T": 1000, "samplers": {k: {"k": k} for k in ("stock-ddim-50", "ddim-100", "ddim-20", "ancestral-1000",
+                                                          "ddim-10")}}
+    img = {"T": 1000, "sampler": "ddim-50"}
+    old = {"T": 1000}
+    assert [s for _, s, _ in per_sampler([vec, img, old])] == \
+        ["ancestral-1000", "ddim-10", "ddim-20", "ddim-100", "stock-ddim-50", "ddim-50", "ancestral-1000"]
+    assert [sc for r, s, sc in per_sampler([img, old])] == [img, old]
