@@ -187,8 +187,8 @@ def ddim(model, shape, tables: Tables, xi_start: XiFamily, *, steps: int = 50, e
     rule='auto' (the default) is the whitened jump [jump_variance.whitened_*] wherever q(ξ) has a known
     structure — DDIM's jump exactly where ξ ≡ 0 or γ ≡ 0 — and DDIM's jump of :func:`ddim_step` (ξ̂ = E[ξ | x_t],
     result 'xi_posterior') when η > 0 or stock_update.  rule='ddim' forces the frozen-mean jump, which on
-    balanced γ with β_T near 1 loses the ξ-direction variance (cosine, n = 256: 74 % at the first jump,
-    `first_step_loss`).  stock_update=True sets ξ̂ = 0 (a stock DDIM scheduler's update), only to measure it.
+    balanced γ with β_T near 1 loses the ξ-direction variance (cosine, n σ_c²/σ_0² = 256: 74 % at the jump
+    T → T-1 [jump_variance.first_step_sin2_limit], `first_step_loss`).  stock_update=True sets ξ̂ = 0 (a stock DDIM scheduler's update), only to measure it.
     """
     g = _grid_for(tables, steps, spacing, grid, t_start)
     etas = [eta] if isinstance(eta, (int, float)) else list(eta)
