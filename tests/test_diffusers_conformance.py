@@ -304,13 +304,10 @@ def test_jump_coefficients_are_computed_once_per_set_timesteps(monkeypatch):
 
 @pytest.mark.parametrize("steps", [1, 10, 50, 999, 1000])
 @pytest.mark.parametrize("offset", [0, 1])
-def test_a_core_grid_that_starts_at_T(monkeypatch, steps, offset):
+def test_a_core_grid_that_starts_at_T(steps, offset):
     """set_timesteps takes its grid from gendiff.samplers.timesteps; where that grid gets t = T prepended
     ('leading' starts below T), steps_offset moves the other steps only, and after the first step the
     jumps equal stock's (SD's DDIM settings: steps_offset=1, set_alpha_to_one=False)."""
-    import gendiff.integrations.diffusers_base as base
-    core = base.step_grid
-    monkeypatch.setattr(base, "step_grid", lambda T, n, sp: ([T] if core(T, n, sp)[0] < T else []) + core(T, n, sp))
     cfg = dict(timestep_spacing="leading", steps_offset=offset, set_alpha_to_one=False)
     ours, stock = pair("ddim", **cfg)
     if offset and steps == 1000:

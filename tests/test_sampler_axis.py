@@ -79,3 +79,19 @@ def test_per_sampler_records_come_in_sampler_order():
     assert [s for _, s, _ in per_sampler([vec, img, old])] == \
         ["ancestral-1000", "ddim-10", "ddim-20", "ddim-100", "stock-ddim-50", "ddim-50", "ancestral-1000"]
     assert [sc for r, s, sc in per_sampler([img, old])] == [img, old]
+
+
+def test_dpm2m_names_parse_and_draw():
+    """`dpm2m-<k>` is a sampler name of the axis; it calls the model k times (trailing grid on linear)."""
+    import torch
+    from gendiff.experiments.runner import build_method
+    from gendiff.experiments.sampling import draw, parse
+    assert parse("dpm2m-20", 1000) == ("dpm2m", 20)
+    method = build_method("proposed-sc1", 30)
+    calls = []
+
+    def model(x, t):
+        calls.append(int(t[0]))
+        return torch.zeros_like(x)
+    draw("dpm2m-5", model, method, (2, 3), pred="v", seed=0, device="cpu", dtype=torch.float64)
+    assert calls == [30, 24, 18, 12, 6]

@@ -33,11 +33,12 @@ def _cmd_derive(args) -> int:
             return 0
     t0 = time.perf_counter()
     results = []
-    print(f"{'result':<12} {'proved':<7} {'steps':>5} {'seconds':>8}  title")
+    w = max(len(k) for k in MODULES)
+    print(f"{'result':<{w}} {'proved':<7} {'steps':>5} {'seconds':>8}  title")
     for key, mod in MODULES.items():
         r = mod.derive()
         results.append(r)
-        print(f"{key:<12} {'yes' if r.proved else 'NO':<7} {len(r.steps):>5} {r.seconds:>8.2f}  {r.title}",
+        print(f"{key:<{w}} {'yes' if r.proved else 'NO':<7} {len(r.steps):>5} {r.seconds:>8.2f}  {r.title}",
               flush=True)
         for name in r.failed_steps():
             print(f"    failed: {name}")

@@ -207,14 +207,9 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
             n = num_inference_steps
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= T:
                 raise ValueError(f"num_inference_steps must be an integer in 1..{T}, got {n!r}")
-            grid = step_grid(T, int(n), self.config.timestep_spacing)
-            off = options(self.config)["steps_offset"]
-            if self.config.timestep_spacing == "leading" and off:
-                pre = len(grid) > n                                 # the core grid starts with a prepended t = T
-                body = [t + off for t in grid[int(pre):]]
-                if body[0] > T:
-                    raise ValueError(f"steps_offset = {off} moves timestep {body[0] - 1 - off} past {T - 1}")
-                grid = ([T] if pre and body[0] < T else []) + body
+            spacing = self.config.timestep_spacing            # steps_offset shifts 'leading' only, as in stock
+            off = options(self.config)["steps_offset"] if spacing == "leading" else 0
+            grid = step_grid(T, int(n), spacing, steps_offset=int(off))   # starts at t = T (T prepended if need be)
             self.custom_timesteps = False
         self.num_inference_steps = int(n)
         self._grid = grid
