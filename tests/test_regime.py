@@ -308,6 +308,9 @@ def test_cli_json_equals_core_prediction(cli):
                                            for k, v in want.items()}
     text = cli("--n", "16")
     assert text.returncode == 0 and "Var_gen/Var_data" in text.stdout and "n = 16" in text.stdout
+    assert "ddim-50 (whitened)" in text.stdout
+    r = cli("--schedule", "cosine", "--n", "16", "--method", "proposed-sc1", "--sampler", "dpm2m-20,stock-ddim-50")
+    assert r.returncode == 0 and "dpm2m-20 (whitened2m, logsnr)" in r.stdout and "stock-ddim-50 (ddim)" in r.stdout
 
 
 @pytest.mark.parametrize("args,needle", [
