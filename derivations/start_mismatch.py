@@ -299,7 +299,9 @@ def derive(perturb: Perturb | None = None, **_):
         "bounded by 1 + ᾱ_T V/σ_c²; zero terminal SNR and the signal-leak start have ratio 1. For Gaussian data "
         "with exact conditional means every deterministic jump multiplies Var/|w|² by cos²∠(w_t, w_s) ≤ 1, so "
         "Var_gen(L_avg)/Var_data(L_avg) = (S_0/|w_T|²) ∏ cos²; the ancestral chain is the affine recursion "
-        "V_{t-1} = J_t² V_t + σ_t².",
+        "V_{t-1} = J_t² V_t + σ_t². The samplers' few-step defaults are linear in z too: the whitened jump "
+        "multiplies z by √ᾱ_s g_0 + √(C_s/C_t)(1 - √ᾱ_t g_0), DPM-Solver++(2M) on the whitened flow is the "
+        "recursion z_s = a z_t + b z_p.",
         t0, notes=["r = n ᾱ_T V/σ_0²: base ρ = 1 + r - ᾱ_T",
                    "the signal-leak start needs the per-channel mean and variance of the data's brightness",
                    "(d): the whitened jump and its 2M form are linear in z, so the predictor is exact for them too"])
