@@ -1,8 +1,8 @@
 """Benchmark of `gendiff brightness-check`'s engine (prints times measured in one run; not a test).
 
 Times gendiff.regime.predict, including building the method's tables, for every method of the README table ×
-(ddim-50, ancestral-1000) on scaled_linear with T = 1000.  Reported: the median seconds per prediction over rounds,
-and the whole table (5 methods × 2 samplers × 3 sizes) as a fraction of one second.  Startup (importing torch)
+(ddim-50, dpm2m-20, ancestral-1000) on scaled_linear with T = 1000.  Reported: the median seconds per prediction,
+and the whole table (5 methods × 3 samplers × 3 sizes) as a fraction of one second.  Startup (importing torch)
 is not included.
 
 Usage: python benchmarks/bench_brightness_check.py [--rounds 5]
@@ -28,7 +28,7 @@ def one_table(beta) -> int:
     for n in SIZES:
         for spec in SPECS:
             m = method_from_spec(spec, beta, leak=leak)
-            for s in ("ddim-50", "ancestral-1000"):
+            for s in ("ddim-50", "dpm2m-20", "ancestral-1000"):
                 predict(m, s, n=n, data_var=1 / 3)
                 count += 1
     return count

@@ -19,6 +19,13 @@ process gives z_t = w_t·(g_1, g_2, g_3) in law with g ~ N(0, I_3), so Var z_t =
 (c) Signal-leak start x_T = √ᾱ_T u 1 + c_T ξ + σ_0 √(1-ᾱ_T) ε, u ~ N(m, v) per channel: z_T has mean
     √ᾱ_T √n m and variance ᾱ_T n v + c_T² N + σ_0²(1-ᾱ_T), the forward law's when (m, v) are the data's
     per-channel brightness mean and variance: ρ = 1, KL = 0 for every n.
+(d) The few-step defaults of gendiff.samplers on z (N_s = n σ_c² of the sampler's q(ξ), 0 for dirac;
+    C_t = σ_0²(1-ᾱ_t) + c_t² N_s, the variance of the noise-and-ξ part of z_t along 1, an eigenvector of Σ_ξ):
+    the whitened jump is z_s = (√ᾱ_s g_0 + √(C_s/C_t)(1 - √ᾱ_t g_0)) z_t, with exact gains (N_s = N)
+    J = (√(ᾱ_s ᾱ_t) λ + √(C_s C_t))/|w_t|²; at N_s = 0 it is DDIM's jump with ξ̂ = 0.  DPM-Solver++(2M) on the
+    whitened flow extrapolates x̂_0 with weight ω = h/(2h'), h = ℓ_s - ℓ_t, h' = ℓ_t - ℓ_p, ℓ = (log ᾱ - log C)/2:
+    z_s = a z_t + b z_p, a = k + (√ᾱ_s - k√ᾱ_t)(1+ω) g_0(t), b = -(√ᾱ_s - k√ᾱ_t) ω g_0(p), k = √(C_s/C_t),
+    a linear recursion in (z_t, z_p); ω = 0 (first jump, last jump to s = 0) gives the whitened jump.
 """
 from __future__ import annotations
 
@@ -41,6 +48,20 @@ g0, gxi, kk = sp.symbols("g_0 g_xi k", real=True)            # gains E[z_0|z_t] 
 s2 = sp.Symbol("sigma_t^2", real=True)
 m, v = sp.Symbol("m", real=True), sp.Symbol("v", positive=True)   # fitted brightness mean and variance
 z, zeta = sp.symbols("z zeta", real=True)
+Ns = sp.Symbol("N_s", nonnegative=True)                      # n σ_c² of the sampler's q(ξ) (whitened jump)
+ab_p = sp.Symbol(r"\bar{\alpha}_p", positive=True)            # ᾱ at the previous grid step p > t
+c_p = sp.Symbol("c_p", real=True)
+om, g0p, zp = sp.symbols("omega g_0p z_p", real=True)         # 2M weight, gain at p, z at p
+
+
+def cvar(ab, c):
+    """C = σ_0²(1-ᾱ) + c² N_s: the variance of the noise-and-ξ part of z along 1."""
+    return sigma0**2 * (1 - ab) + c**2 * Ns
+
+
+def ell(ab, c):
+    """ℓ = (log ᾱ - log C)/2: the whitened log-SNR along 1."""
+    return (sp.log(ab) - sp.log(cvar(ab, c))) / 2
 
 
 def wvec(ab, c):
@@ -88,6 +109,14 @@ def statements() -> dict[str, sp.Expr]:
         "leak_noise_var": sigma0**2 * (1 - abar_T),
         "leak_mean": sp.sqrt(abar_T) * sp.sqrt(n) * m,
         "leak_var": abar_T * n * v + c_T**2 * Nx + sigma0**2 * (1 - abar_T),
+        # (d)
+        "w_cov": sigma0**2 * (1 - ab_t) + c_t**2 * Ns,
+        "whitened_gains": sp.sqrt(ab_s) * g0 + sp.sqrt(cvar(ab_s, c_s)) / sp.sqrt(cvar(ab_t, c_t)) * (1 - sp.sqrt(ab_t) * g0),
+        "whitened_factor": (sp.sqrt(ab_s) * sp.sqrt(ab_t) * lam
+                            + sp.sqrt(cvar(ab_s, c_s).subs(Ns, Nx)) * sp.sqrt(cvar(ab_t, c_t).subs(Ns, Nx))) / wsq_t,
+        "w2m_weight": (ell(ab_s, c_s) - ell(ab_t, c_t)) / (2 * (ell(ab_t, c_t) - ell(ab_p, c_p))),
+        "w2m_zt": kk + (sp.sqrt(ab_s) - kk * sp.sqrt(ab_t)) * (1 + om) * g0,
+        "w2m_zp": -(sp.sqrt(ab_s) - kk * sp.sqrt(ab_t)) * om * g0p,
     }
 
 
@@ -201,6 +230,44 @@ def derive(perturb: Perturb | None = None, **_):
         Step("t = 0: |w_0|² = λ = Var_data z (ᾱ_0 = 1, c_0 = 0); Var L_avg = Var z/n cancels in the ratio",
              st["wsq"].subs({ab_t: 1, c_t: 0}), lam),
     ]
+    # (d) the whitened jump and DPM-Solver++(2M) on the whitened flow
+    kw = sp.sqrt(cvar(ab_s, c_s)) / sp.sqrt(cvar(ab_t, c_t))
+    lam_dpm = lambda ab: sp.log(sp.sqrt(ab) / (sigma0 * sp.sqrt(1 - ab)))  # noqa: E731  DPM-Solver's λ
+    D = g0 * z + om * (g0 * z - g0p * zp)                                      # D = x̂_0 + ω(x̂_0 - x̂_0') on z
+    w2m = sp.expand(sp.sqrt(ab_s) * D + kk * (z - sp.sqrt(ab_t) * D))
+    Cw = lambda ab, c: st["w_cov"].subs({ab_t: ab, c_t: c}, simultaneous=True)  # noqa: E731  C of statement w_cov
+    lw = lambda ab, c: sp.log(sp.sqrt(ab) / sp.sqrt(Cw(ab, c)))                 # noqa: E731  log(signal/noise sd)
+    steps += [
+        Step("the whitened factor along 1 is √(C_s/C_t), C of statement w_cov",
+             st["whitened_gains"], sp.sqrt(ab_s) * g0 + sp.sqrt(Cw(ab_s, c_s)) / sp.sqrt(Cw(ab_t, c_t))
+             * (1 - sp.sqrt(ab_t) * g0)),
+        Step("2M weight: DPM-Solver++'s h/(2h') for the flow along 1 with signal √ᾱ and noise sd √C (C of w_cov)",
+             st["w2m_weight"], (lw(ab_s, c_s) - lw(ab_t, c_t)) / (2 * (lw(ab_t, c_t) - lw(ab_p, c_p)))),
+        Step("C_t = 1ᵀ(c_t² σ_c² 1 1ᵀ + σ_0²(1-ᾱ_t) I)1/n at N_s = n σ_c²",
+             _quad(c_t**2 * sigma_c**2 * J1 + sigma0**2 * (1 - ab_t) * I), st["w_cov"].subs(Ns, n * sigma_c**2)),
+        Step("1 is an eigenvector of Σ_ξ = σ_c² 1 1ᵀ with eigenvalue N_s = n σ_c²: 1ᵀΣ_ξ1/n",
+             _quad(sigma_c**2 * J1), n * sigma_c**2),
+        Step("whitened jump x_s = √ᾱ_s x̂_0 + C_s^½ C_t^-½ (x_t - √ᾱ_t x̂_0) on z (factor √(C_s/C_t) along 1)",
+             sp.sqrt(ab_s) * g0 * z + kw * (z - sp.sqrt(ab_t) * g0 * z), st["whitened_gains"] * z),
+        Step("whitened, exact gains (N_s = N): J = (√(ᾱ_s ᾱ_t) λ + √(C_s C_t))/|w_t|²",
+             st["whitened_gains"].subs({g0: gz0, Ns: Nx}), st["whitened_factor"]),
+        Step("1 - √ᾱ_t g_0 = C_t/|w_t|² (exact gain, N_s = N)", 1 - sp.sqrt(ab_t) * gz0,
+             st["w_cov"].subs(Ns, Nx) / st["wsq"]),
+        Step("whitened at N_s = 0 is DDIM's deterministic jump with ξ̂ = 0 (k of result 'ddim')",
+             st["whitened_gains"].subs(Ns, 0),
+             st["jump_gains"].subs({gxi: 0, kk: ddim.statements()["k_deterministic"]})),
+        Step("whitened at c ≡ 0 is DDIM's deterministic jump (the frozen-mean factor)",
+             st["whitened_factor"].subs({c_t: 0, c_s: 0}), st["jump_factor"].subs({c_t: 0, c_s: 0})),
+        Step("2M on z: √ᾱ_s D + k(z_t - √ᾱ_t D), D = x̂_0 + ω(x̂_0 - x̂_0'): coefficient of z_t",
+             w2m.coeff(z), st["w2m_zt"]),
+        Step("2M on z: coefficient of z_p", w2m.coeff(zp), st["w2m_zp"]),
+        Step("2M on z: nothing else", w2m - w2m.coeff(z) * z - w2m.coeff(zp) * zp, 0),
+        Step("2M with ω = 0 (first jump, last jump to s = 0) is the whitened jump",
+             st["w2m_zt"].subs({om: 0, kk: kw}), st["whitened_gains"]),
+        Step("2M weight at N_s = 0 is DPM-Solver++'s h/(2h'), λ = log(√ᾱ/(σ_0√(1-ᾱ)))",
+             st["w2m_weight"].subs(Ns, 0),
+             (lam_dpm(ab_s) - lam_dpm(ab_t)) / (2 * (lam_dpm(ab_t) - lam_dpm(ab_p)))),
+    ]
     # product form, unrolled over K jumps with fully symbolic w vectors (the last one w_0 = (√λ, 0, 0))
     for K in (1, 2, 3):
         ws_ = [sp.Matrix(indexed(f"w{i}", 3, real=True)) for i in range(K)] + [sp.Matrix([sp.sqrt(lam), 0, 0])]
@@ -232,16 +299,21 @@ def derive(perturb: Perturb | None = None, **_):
         "bounded by 1 + ᾱ_T V/σ_c²; zero terminal SNR and the signal-leak start have ratio 1. For Gaussian data "
         "with exact conditional means every deterministic jump multiplies Var/|w|² by cos²∠(w_t, w_s) ≤ 1, so "
         "Var_gen(L_avg)/Var_data(L_avg) = (S_0/|w_T|²) ∏ cos²; the ancestral chain is the affine recursion "
-        "V_{t-1} = J_t² V_t + σ_t².",
+        "V_{t-1} = J_t² V_t + σ_t². The samplers' few-step defaults are linear in z too: the whitened jump "
+        "multiplies z by √ᾱ_s g_0 + √(C_s/C_t)(1 - √ᾱ_t g_0), DPM-Solver++(2M) on the whitened flow is the "
+        "recursion z_s = a z_t + b z_p.",
         t0, notes=["r = n ᾱ_T V/σ_0²: base ρ = 1 + r - ᾱ_T",
-                   "the signal-leak start needs the per-channel mean and variance of the data's brightness"])
+                   "the signal-leak start needs the per-channel mean and variance of the data's brightness",
+                   "(d): the whitened jump and its 2M form are linear in z, so the predictor is exact for them too"])
 
 
 def reference():
     """Generated functions (name, arguments, docstring, statements, substitutions) for derivations/codegen.py."""
-    S = {k: sp.Symbol(k, real=True) for k in "abar_t abar_s c_t c_s lam N sigma0 g0 gxi rho d2".split()}
-    sub = {ab_t: S["abar_t"], ab_s: S["abar_s"], c_t: S["c_t"], c_s: S["c_s"], lam: S["lam"], Nx: S["N"],
-           sigma0: S["sigma0"], g0: S["g0"], gxi: S["gxi"], rho: S["rho"], d2: S["d2"]}
+    S = {k: sp.Symbol(k, real=True) for k in "abar_t abar_s abar_p c_t c_s c_p lam N Ns sigma0 g0 g0p gxi rho d2 "
+         "k omega".split()}
+    sub = {ab_t: S["abar_t"], ab_s: S["abar_s"], ab_p: S["abar_p"], c_t: S["c_t"], c_s: S["c_s"], c_p: S["c_p"],
+           lam: S["lam"], Nx: S["N"], Ns: S["Ns"], sigma0: S["sigma0"], g0: S["g0"], g0p: S["g0p"], gxi: S["gxi"],
+           rho: S["rho"], d2: S["d2"], kk: S["k"], om: S["omega"]}
     st = statements()
     return [
         ("start_mismatch_wsq", "abar_t, c_t, lam, N, sigma0",
@@ -255,6 +327,15 @@ def reference():
         ("start_mismatch_jump_factor", "abar_t, abar_s, c_t, c_s, lam, N, sigma0",
          "J = w_s·w_t/|w_t|²: the deterministic jump with exact gains (result 'start_mismatch').",
          [st["jump_factor"]], sub),
+        ("start_mismatch_whitened_factor", "abar_t, abar_s, c_t, c_s, Ns, sigma0, g0",
+         "z_s/z_t of the whitened jump t → s given the gain g_0, N_s = n σ_c² of the sampler's q(ξ) "
+         "(result 'start_mismatch').", [st["whitened_gains"]], sub),
+        ("start_mismatch_w2m_weight", "abar_t, abar_s, abar_p, c_t, c_s, c_p, Ns, sigma0",
+         "ω = h/(2h') of DPM-Solver++(2M) on the whitened flow along 1 (result 'start_mismatch').",
+         [st["w2m_weight"]], sub),
+        ("start_mismatch_w2m_coefs", "abar_t, abar_s, k, omega, g0, g0p",
+         "(a, b): z_s = a z_t + b z_p for the whitened 2M jump, k = √(C_s/C_t) (result 'start_mismatch').",
+         [st["w2m_zt"], st["w2m_zp"]], sub),
         ("start_mismatch_kl", "rho, d2",
          "KL(N(δ, ρ v) ‖ N(0, v)) = (ρ - 1 - log ρ + d²)/2, d² = δ²/v (result 'start_mismatch').", [st["kl"]], sub),
     ]

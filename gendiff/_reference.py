@@ -217,6 +217,21 @@ def start_mismatch_jump_factor(abar_t, abar_s, c_t, c_s, lam, N, sigma0):
     return (N*c_s*c_t + torch.sqrt(abar_s)*torch.sqrt(abar_t)*lam + torch.pow(sigma0, 2)*torch.sqrt(1 - abar_s)*torch.sqrt(1 - abar_t))/(N*torch.pow(c_t, 2) + abar_t*lam + torch.pow(sigma0, 2)*(1 - abar_t))
 
 
+def start_mismatch_whitened_factor(abar_t, abar_s, c_t, c_s, Ns, sigma0, g0):
+    """z_s/z_t of the whitened jump t → s given the gain g_0, N_s = n σ_c² of the sampler's q(ξ) (result 'start_mismatch')."""
+    return torch.sqrt(abar_s)*g0 + torch.sqrt(Ns*torch.pow(c_s, 2) + torch.pow(sigma0, 2)*(1 - abar_s))*(-torch.sqrt(abar_t)*g0 + 1)/torch.sqrt(Ns*torch.pow(c_t, 2) + torch.pow(sigma0, 2)*(1 - abar_t))
+
+
+def start_mismatch_w2m_weight(abar_t, abar_s, abar_p, c_t, c_s, c_p, Ns, sigma0):
+    """ω = h/(2h') of DPM-Solver++(2M) on the whitened flow along 1 (result 'start_mismatch')."""
+    return ((1/2)*torch.log(abar_s) - 1/2*torch.log(abar_t) - 1/2*torch.log(Ns*torch.pow(c_s, 2) + torch.pow(sigma0, 2)*(1 - abar_s)) + (1/2)*torch.log(Ns*torch.pow(c_t, 2) + torch.pow(sigma0, 2)*(1 - abar_t)))/(-torch.log(abar_p) + torch.log(abar_t) + torch.log(Ns*torch.pow(c_p, 2) + torch.pow(sigma0, 2)*(1 - abar_p)) - torch.log(Ns*torch.pow(c_t, 2) + torch.pow(sigma0, 2)*(1 - abar_t)))
+
+
+def start_mismatch_w2m_coefs(abar_t, abar_s, k, omega, g0, g0p):
+    """(a, b): z_s = a z_t + b z_p for the whitened 2M jump, k = √(C_s/C_t) (result 'start_mismatch')."""
+    return g0*(torch.sqrt(abar_s) - torch.sqrt(abar_t)*k)*(omega + 1) + k, g0p*omega*(-torch.sqrt(abar_s) + torch.sqrt(abar_t)*k)
+
+
 def start_mismatch_kl(rho, d2):
     """KL(N(δ, ρ v) ‖ N(0, v)) = (ρ - 1 - log ρ + d²)/2, d² = δ²/v (result 'start_mismatch')."""
     return (1/2)*d2 + (1/2)*rho - 1/2*torch.log(rho) - 1/2

@@ -20,8 +20,9 @@ from gendiff.errors import InputError
 from gendiff.experiments.data import cylinder
 from gendiff.experiments.oracle import EmpiricalOracle, GaussianOracle
 from gendiff.methods import method_from_spec
-from gendiff.regime import brightness_law, frac_extreme, parse_sampler, predict, var_ratio_ancestral, var_ratio_ddim
-from gendiff.samplers import ancestral, ddim, timesteps
+from gendiff.regime import (brightness_law, frac_extreme, parse_sampler, predict, sampler_setup, start_variance,
+                            var_ratio_ancestral, var_ratio_ddim)
+from gendiff.samplers import ancestral, ddim, dpm_solver_2m, timesteps
 from gendiff.schedules import make_beta
 from gendiff.starts import SignalLeak, channel_brightness
 from tests.mc import ALPHA, CheckFailed, chi2_variance
@@ -146,23 +147,89 @@ def _gaussian_data(n, V):
         n, n, dtype=torch.float64)
 
 
-def _run(m, sampler, model, generator, n):
+def _run(m, sampler, model, generator, n, x_T=None, size=M):
+    """The core sampler that `sampler` names, at its defaults (x_T drawn from the start unless given)."""
     kind, steps = parse_sampler(sampler, m.tables.T)
-    x_T = None if m.start == "prior" else m.start.draw((M, n), m.tables, m.xi_start, generator=generator,
-                                                        dtype=torch.float64)
+    if x_T is None and m.start != "prior":
+        x_T = m.start.draw((size, n), m.tables, m.xi_start, generator=generator, dtype=torch.float64)
     kw = dict(pred=m.pred, generator=generator, dtype=torch.float64, x_T=x_T)
     if kind == "ancestral":
-        return ancestral(model, (M, n), m.tables, m.xi_start, **kw)
-    return ddim(model, (M, n), m.tables, m.xi_start, steps=steps, stock_update=kind == "stock-ddim", **kw)
+        return ancestral(model, (size, n), m.tables, m.xi_start, **kw)
+    if kind == "dpm2m":
+        return dpm_solver_2m(model, (size, n), m.tables, m.xi_start, steps=steps, **kw)
+    return ddim(model, (size, n), m.tables, m.xi_start, steps=steps, stock_update=kind == "stock-ddim", **kw)
+
+
+def _oracle(m, n):
+    mu, S = _gaussian_data(n, V_DATA)
+    sc = getattr(m.xi_train, "sigma_c", 0.0)
+    return GaussianOracle(mu, S, sc**2 * torch.ones(n, n, dtype=torch.float64), m.tables, pred=m.pred)
+
+
+def _exact_ratio(m, sampler, n):
+    """The deterministic samplers are linear in x_T with the Gaussian oracle (mean 0): x_0 = A x_T from runs on
+    x_T = 0 and the basis vectors, then Var z_0 = 1ᵀA Cov(x_T) Aᵀ1/n with no sampling error."""
+    X = torch.cat([torch.zeros(1, n, dtype=torch.float64), torch.eye(n, dtype=torch.float64)])
+    out = _run(m, sampler, _oracle(m, n), None, n, x_T=X, size=n + 1)
+    A = (out[1:] - out[0]).T
+    S0 = start_variance(m, n, V_DATA)                   # Cov(x_T) acts on 1 as S_0 (1 is its eigenvector)
+    one = torch.ones(n, dtype=torch.float64)
+    u = A.T @ one / n**0.5                              # = f·1/√n: z_0 = f z_T
+    assert torch.allclose(u, u.mean() * torch.ones_like(u), rtol=1e-9, atol=1e-12)
+    return float(u @ u) * S0 / (n * V_DATA), float(out[0].abs().max())
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+@pytest.mark.parametrize("spec", ["base", "proposed-sc1", "zero-snr", "offset-w0.3", "base-signal-leak"])
+def test_prediction_equals_core_samplers_exactly(one_thread, schedule, spec):
+    """ddim-10, dpm2m-10 and stock-ddim-10 at the samplers' defaults (rule and grid as they pick them) against
+    the sampler itself, run on the Gaussian oracle [whitened_gains, w2m_zt, w2m_zp, w2m_weight]."""
+    m = _method(spec, make_beta(schedule, 100), V_DATA, sigma0=0.8)
+    for sampler in ("ddim-10", "dpm2m-10", "stock-ddim-10"):
+        got, off = _exact_ratio(m, sampler, 12)
+        p = predict(m, sampler, n=12, data_var=V_DATA)
+        assert off <= 1e-12 and abs(p["var_ratio"] - got) <= 1e-9 * got, (sampler, p["rule"], p["var_ratio"], got)
+    assert predict(m, "dpm2m-10", n=12, data_var=V_DATA)["spacing"] == ("logsnr" if schedule == "cosine" or
+                                                                        spec == "zero-snr" else "trailing")
+
+
+def test_rules_follow_the_samplers_defaults():
+    """The rule and grid each name predicts are the ones the samplers pick (names align with experiments.sampling)."""
+    from gendiff.experiments.sampling import parse
+    cos = make_beta("cosine", 100)
+    m = _method("proposed-sc1", cos, V_DATA)
+    assert sampler_setup(m, "ddim", 10) == (timesteps(100, 10), "whitened")
+    assert sampler_setup(m, "stock-ddim", 10)[1] == "ddim" and sampler_setup(m, "dpm2m", 10)[1] == "whitened2m"
+    assert sampler_setup(m, "dpm2m", 10)[0] != timesteps(100, 10)            # log-SNR grid where ᾱ collapses
+    for name in ("ddim-10", "stock-ddim-10", "dpm2m-10", "ancestral-100"):
+        assert parse_sampler(name, 100) == parse(name, 100)
+
+
+def test_frozen_mean_formula_fails_for_proposed_on_cosine(one_thread):
+    """Mutation: the old frozen-mean DDIM prediction for ddim-10 is rejected by the exact route (and by the
+    Monte Carlo check in test_prediction_matches_gaussian_oracle) for proposed on cosine."""
+    m = _method("proposed-sc1", make_beta("cosine", 100), V_DATA, sigma0=0.8)
+    law = brightness_law(m, 12, V_DATA)
+    old = var_ratio_ddim(law, timesteps(100, 10), start_variance(m, 12, V_DATA), xi_hat=True)
+    got, _ = _exact_ratio(m, "ddim-10", 12)
+    assert abs(old - got) > 0.05 * got, (old, got)
+    L = channel_brightness(_run(m, "ddim-10", _oracle(m, N_DIM), torch.Generator().manual_seed(5), N_DIM))[:, 0]
+    old8 = var_ratio_ddim(brightness_law(m, N_DIM, V_DATA), timesteps(100, 10), start_variance(m, N_DIM, V_DATA))
+    chi2_variance(L, predict(m, "ddim-10", n=N_DIM, data_var=V_DATA)["var_ratio"] * V_DATA, mean=0.0)
+    with pytest.raises(CheckFailed):
+        chi2_variance(L, old8 * V_DATA, mean=0.0)
 
 
 CASES = [(s, "ddim-10") for s in SPECS] + [("proposed-sc0.5", "stock-ddim-10")] + \
-        [(s, "ancestral-100") for s in ("base", "offset-w0.3", "proposed-sc0.5")]
+        [(s, "ancestral-100") for s in ("base", "offset-w0.3", "proposed-sc0.5")] + \
+        [("proposed-sc1", "ddim-10", "cosine"), ("base", "dpm2m-10", "cosine"), ("zero-snr", "dpm2m-10", "linear"),
+         ("proposed-sc1", "dpm2m-10", "linear")]
 
 
-@pytest.mark.parametrize("spec,sampler", CASES)
-def test_prediction_matches_gaussian_oracle(one_thread, spec, sampler):
-    m = _method(spec, BETA_MC, V_DATA, sigma0=0.8)
+@pytest.mark.parametrize("case", CASES)
+def test_prediction_matches_gaussian_oracle(one_thread, case):
+    spec, sampler = case[:2]
+    m = _method(spec, make_beta(case[2], 100) if len(case) > 2 else BETA_MC, V_DATA, sigma0=0.8)
     mu, S = _gaussian_data(N_DIM, V_DATA)
     sc = getattr(m.xi_train, "sigma_c", 0.0)
     oracle = GaussianOracle(mu, S, sc**2 * torch.ones(N_DIM, N_DIM, dtype=torch.float64), m.tables, pred=m.pred)
@@ -172,7 +239,7 @@ def test_prediction_matches_gaussian_oracle(one_thread, spec, sampler):
     chi2_variance(L, p["var_ratio"] * V_DATA, mean=0.0, what=f"{spec} {sampler}")
     with pytest.raises(CheckFailed):                                       # power: a 10 % error is seen
         chi2_variance(L, 1.1 * p["var_ratio"] * V_DATA, mean=0.0)
-    if spec in ("base", "offset-w0.3"):                                    # power: ignoring the start mismatch is seen
+    if spec in ("base", "offset-w0.3") and len(case) == 2:                 # power: ignoring the start mismatch is seen
         law = brightness_law(m, N_DIM, V_DATA)
         kind, steps = parse_sampler(sampler, 100)
         exact = (var_ratio_ancestral(law, m, float(law["wsq"][-1]), xi_hat=False) if kind == "ancestral" else
@@ -241,6 +308,9 @@ def test_cli_json_equals_core_prediction(cli):
                                            for k, v in want.items()}
     text = cli("--n", "16")
     assert text.returncode == 0 and "Var_gen/Var_data" in text.stdout and "n = 16" in text.stdout
+    assert "ddim-50 (whitened)" in text.stdout
+    r = cli("--schedule", "cosine", "--n", "16", "--method", "proposed-sc1", "--sampler", "dpm2m-20,stock-ddim-50")
+    assert r.returncode == 0 and "dpm2m-20 (whitened2m, logsnr)" in r.stdout and "stock-ddim-50 (ddim)" in r.stdout
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -85,3 +85,39 @@ def test_kl_direction_and_limits():
     lim = st["lim_ratio_proposed"]
     vals = {abar_T: sp.Rational(47, 10000), sm.V: sp.Rational(1, 3), sm.sigma_c: 1, sigma0: 1}
     assert abs(float(prop.subs(vals)) - float(lim.subs(vals))) < 1e-5
+
+
+@pytest.mark.parametrize("statement,change", [
+    ("whitened_gains", lambda e: e.subs(sm.Ns, 0)),                        # the ξ variance left out of C (DDIM's k)
+    ("whitened_gains", lambda e: e.subs(sm.c_s, sm.c_t)),                  # C_t where C_s belongs
+    ("whitened_factor", lambda e: e.subs(sm.c_s, 0)),                      # c_s dropped from C_s
+    ("w_cov", lambda e: e.subs(sm.c_t, 1)),                                # c_t² forgotten
+    ("w2m_zt", lambda e: e.subs(sm.om, 0)),                                # extrapolation dropped from z_t's term
+    ("w2m_zp", lambda e: e.subs(sm.g0p, sm.g0)),                           # gain at t where the gain at p belongs
+    ("w2m_weight", lambda e: e * 2),                                       # h/h' instead of h/(2h')
+    ("w2m_weight", lambda e: e.subs(sm.Ns, 0) if e.has(sm.Ns) else e + 1),  # DPM-Solver's λ for the whitened ℓ
+])
+def test_whitened_structural_mistakes_rejected(statement, change):
+    assert not sm.derive(perturb={statement: change}).proved
+
+
+def test_generated_whitened_functions_equal_statements():
+    """start_mismatch_whitened_factor / _w2m_weight / _w2m_coefs against SymPy at random points."""
+    g = torch.Generator().manual_seed(4)
+    st = sm.statements()
+    T = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    for _ in range(10):
+        ap, at, as_ = sorted(_rand(g, 3).tolist())
+        ct, cs, cp = (_rand(g, 1, lo=-2, hi=2).item() for _ in range(3))
+        Ns, s0, g0, g0p, k, om = (_rand(g, 1, hi=30).item(), _rand(g, 1, lo=0.3, hi=2).item(),
+                                  *(_rand(g, 1, lo=-1, hi=1).item() for _ in range(4)))
+        sub = {sm.ab_t: at, sm.ab_s: as_, sm.ab_p: ap, sm.c_t: ct, sm.c_s: cs, sm.c_p: cp, sm.Ns: Ns, sigma0: s0,
+               sm.g0: g0, sm.g0p: g0p, sm.kk: k, sm.om: om}
+        got = R.start_mismatch_whitened_factor(T(at), T(as_), T(ct), T(cs), T(Ns), T(s0), T(g0)).item()
+        assert abs(got - float(st["whitened_gains"].subs(sub))) <= 1e-12
+        got = R.start_mismatch_w2m_weight(T(at), T(as_), T(ap), T(ct), T(cs), T(cp), T(Ns), T(s0)).item()
+        want = float(st["w2m_weight"].subs(sub))
+        assert abs(got - want) <= 1e-10 * max(1.0, abs(want))
+        a, b = R.start_mismatch_w2m_coefs(T(at), T(as_), T(k), T(om), T(g0), T(g0p))
+        assert abs(a.item() - float(st["w2m_zt"].subs(sub))) <= 1e-12
+        assert abs(b.item() - float(st["w2m_zp"].subs(sub))) <= 1e-12

@@ -2,7 +2,9 @@
 
 For each --method and --sampler: the start's variance ratio |w_T|²/S_0 of the brightness coordinate and its KL,
 the predicted Var_gen(L_avg)/Var_data(L_avg) and the predicted fraction of near-extreme samples
-(|L_avg| > 0.8) beside the data's, computed in float64 from the tables by :func:`gendiff.regime.predict`.
+(|L_avg| > 0.8) beside the data's, computed in float64 from the tables by :func:`gendiff.regime.predict`, for
+the named sampler at its defaults; the table names the jump rule it runs (e.g. 'ddim-50 (whitened)') and the
+grid where it is not the trailing one ('dpm2m-20 (whitened2m, logsnr)').
 --n is the number of components per channel; --latent C,H,W sets n = H·W (every channel alike).
 
 Layer: cli — imports gendiff core.
@@ -53,11 +55,12 @@ def _cmd(args) -> int:
           f"σ_0 = {args.sigma0:g}; Gaussian data, exact conditional means [result 'start_mismatch']")
     print(f"data: frac_extreme (|L_avg| > 0.8) = {r0['frac_extreme_data']:.4f}")
     head = ("method", "sampler", "alpha_bar_T", "r", "|w_T|²/S_0", "KL", "Var_gen/Var_data", "frac_extreme")
-    print("  ".join(f"{h:>16}" for h in head))
+    print("  ".join(f"{h:>16}" if i != 1 else f"{h:>28}" for i, h in enumerate(head)))
     for r in rows:
-        vals = (r["method"], r["sampler"], f"{r['alpha_bar_T']:.4g}", f"{r['r']:.4g}", f"{r['start_ratio']:.4g}",
+        extra = "" if r["spacing"] in ("trailing", "all") else f", {r['spacing']}"
+        vals = (r["method"], f"{r['sampler']} ({r['rule']}{extra})", f"{r['alpha_bar_T']:.4g}", f"{r['r']:.4g}", f"{r['start_ratio']:.4g}",
                 f"{r['start_kl']:.4g}", f"{r['var_ratio']:.4f}", f"{r['frac_extreme']:.4f}")
-        print("  ".join(f"{v:>16}" for v in vals))
+        print("  ".join(f"{v:>16}" if i != 1 else f"{v:>28}" for i, v in enumerate(vals)))
     return 0
 
 
@@ -69,7 +72,8 @@ def register(sub) -> None:
     c.add_argument("--method", type=name_list, default=["base"],
                    help="comma-separated: base, offset-wW, proposed-scS, zero-snr, base-signal-leak (default base)")
     c.add_argument("--sampler", type=name_list, default=["ddim-50"],
-                   help="comma-separated: ancestral-T, ddim-K, stock-ddim-K (default ddim-50)")
+                   help="comma-separated: ancestral-T, ddim-K, stock-ddim-K, dpm2m-K, each at the core sampler's "
+                        "defaults (default ddim-50)")
     c.add_argument("--data-var", type=positive_float, default=1 / 3,
                    help="Var(L_avg(x_0)) of the data (default 1/3, uniform brightness on [-1, 1])")
     c.add_argument("--sigma0", type=sigma0, default=1.0)

@@ -8,29 +8,22 @@ Layer: experiments — imports gendiff core and other experiments modules; never
 """
 from __future__ import annotations
 
-import re
 import statistics
 import time
 
 import torch
 
+from ..regime import parse_sampler
 from ..samplers import ancestral, ddim, dpm_solver_2m
 from .metrics import brightness, mmd, significant, w1, w1_brightness
 
 HIST_BINS = torch.linspace(-2.5, 2.5, 51)
-_NAME = re.compile(r"^(ancestral|ddim|stock-ddim|dpm2m)-([1-9][0-9]*)$")
 
 
 def parse(name: str, T: int) -> tuple[str, int]:
-    """('ancestral' | 'ddim' | 'stock-ddim' | 'dpm2m', steps); ValueError for a malformed name or steps outside 1..T."""
-    m = _NAME.match(name)
-    if not m:
-        raise ValueError(f"unknown sampler {name!r}: use ancestral-<T>, ddim-<k>, stock-ddim-<k> or dpm2m-<k>")
-    kind, steps = m.group(1), int(m.group(2))
-    if kind == "ancestral" and steps != T or not 1 <= steps <= T:
-        raise ValueError(f"sampler {name!r} does not fit T = {T}" + (" (ancestral takes all T steps)"
-                                                                       if kind == "ancestral" else ""))
-    return kind, steps
+    """('ancestral' | 'ddim' | 'stock-ddim' | 'dpm2m', steps); ValueError (InputError) for a malformed name or
+    steps outside 1..T.  The one grammar of sampler names is :func:`gendiff.regime.parse_sampler`."""
+    return parse_sampler(name, T)
 
 
 def draw(name: str, model, method, shape, *, pred: str, device, dtype, seed: int = 0, generator=None,
