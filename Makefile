@@ -18,4 +18,4 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m gendiff derive --check
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile

@@ -87,7 +87,7 @@ def extract(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.T
         raise TypeError(f"like must be a torch.Tensor (its shape, dtype and device are followed), got "
                         f"{type(like).__name__}")
     steps(t, like.shape[0] if like.ndim else 1, table.shape[0])
-    vals = table.to(like.device)[t.to(like.device) - 1].to(like.dtype)
+    vals = table.to(like.device).index_select(0, t.to(like.device) - 1).to(like.dtype)
     return vals.reshape(-1, *([1] * (like.ndim - 1)))
 
 

@@ -20,6 +20,8 @@ def pytest_configure(config):
         raise pytest.UsageError(f"HYPOTHESIS_PROFILE={name!r} is not a profile of tests/conftest.py; "
                                 f"use one of {', '.join(PROFILES)} (default dev)")
     settings.load_profile(name)
+    if os.environ.get("PYTEST_XDIST_WORKER"):    # `make test` runs two workers on two cores: one thread each
+        torch.set_num_threads(1)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
