@@ -1,16 +1,18 @@
-"""Benchmark (prints figures measured in one run; not a test): generalized DDIM against the ancestral sampler.
+"""Benchmark (prints figures measured in one run; not a test): quality against network calls of every sampler.
 
-1. Wall time of ddim-50 against ancestral-1000 with the experiment's MLP (gendiff.experiments.models.MLPDenoiser,
-   n = 32, 2000 samples, float32; untrained weights, as the cost of a call does not depend on them): the ratio of
-   the medians over interleaved repeats.
-2. Quality with the exact EmpiricalOracle (the optimal denoiser of 1000 cylinder training points, ξ marginalised)
-   for proposed-sc1 with v-prediction, T = 1000, float64: W1(L_avg) of 2000 samples against 2000 held-out
-   points, mean ± sd over seeds, for ancestral-1000, ddim-10/20/50/100, ddim-50 with η = 1 and stock-ddim-50
-   (stock_update=True: ξ̂ = 0).  The floor is W1(L_avg) between two held-out sets of the same size.
-   Issue 9's criterion: ddim-50 within 1.5× of ancestral-1000, stock-ddim-50 at least 5× worse.
+1. Exact law (no sampling error, tests/exact_law.py): Gaussian data along the brightness direction, data variance
+   n/3 (cylinder's Var(L_avg) = 1/3), ξ variance n σ_c² (σ_c = 1), T = 1000, every named schedule, methods base (ε),
+   proposed-sc1 (balanced γ, v) and zero-snr (rescaled schedule, v): W1(L_avg) of ancestral-1000, ddim-k (default
+   rule: whitened where q(ξ) has structure), ddim-k with rule='ddim' (the frozen-mean jump), dpm2m-k (defaults:
+   whitened 2M, log-SNR grid where ᾱ collapses) and dpm2m-k in ξ̂-form on the trailing grid; k = 10, 20, 50, 100.
+   W1 = √(2/π)|sd - sd_data| (1-D Gaussians).  Target: 50 steps within 1.5× of ancestral-1000.
+2. Exact EmpiricalOracle (1000 cylinder training points, ξ marginalised), n = 32, float64: W1(L_avg) of 2000
+   samples against 2000 held-out points, mean ± sd over seeds, every named schedule (proposed-sc1, v; --quick:
+   linear only); the DPM criterion: dpm2m-20 within 1.2× of ddim-50, dpm2m-10 below ddim-10.
+3. Wall time of ddim-50 against ancestral-1000 with the experiment's MLP (untrained, n = 32, 2000 samples).
 
 Usage: python benchmarks/bench_samplers.py [--quick] [--device cpu|cuda] [--threads 1] [--seeds 3]
---quick: 500 samples, one seed, 3 timing repeats (minutes less; figures noisier).
+--quick: part 1 at n = 256 with k = 10, 50; part 2 with 500 samples, one seed, linear only; 3 timing repeats.
 """
 from __future__ import annotations
 
@@ -25,19 +27,66 @@ from gendiff.experiments.metrics import w1_brightness
 from gendiff.experiments.models import MLPDenoiser
 from gendiff.experiments.oracle import EmpiricalOracle
 from gendiff.experiments.runner import build_method
-from gendiff.samplers import ancestral, ddim
+from gendiff.samplers import ancestral, ddim, dpm_solver_2m
+from gendiff.sampler_grids import auto_grid, timesteps
+from gendiff.schedules import NAMES, make_beta, rescale_zero_terminal_snr
+from gendiff.tables import build_tables
+from gendiff.xi import Brightness, Dirac
+from tests.exact_law import output_variance, w1_brightness_gaussian
 
-N_DIM, T, METHOD, PRED, N_TRAIN = 32, 1000, "proposed-sc1", "v", 1000
-# name -> (sampler, keyword arguments)
-SAMPLERS = {
-    "ancestral-1000": (ancestral, {}),
-    "ddim-10": (ddim, dict(steps=10)),
-    "ddim-20": (ddim, dict(steps=20)),
-    "ddim-50": (ddim, dict(steps=50)),
-    "ddim-100": (ddim, dict(steps=100)),
-    "ddim-50 (η = 1)": (ddim, dict(steps=50, eta=1.0)),
-    "stock-ddim-50": (ddim, dict(steps=50, stock_update=True)),
+N_DIM, T, PRED, N_TRAIN = 32, 1000, "v", 1000
+METHODS = ("base", "proposed", "zero-snr")
+# name -> (sampler, keyword arguments given steps k)
+KINDS = {
+    "ddim": (ddim, lambda k: dict(steps=k)),
+    "ddim-frozen": (ddim, lambda k: dict(steps=k, rule="ddim")),
+    "dpm2m": (dpm_solver_2m, lambda k: dict(steps=k)),
+    "dpm2m-xi-trailing": (dpm_solver_2m, lambda k: dict(steps=k, rule="dpm2m", spacing="trailing")),
 }
+SAMPLERS = {"ancestral-1000": (ancestral, {}), "ddim-50": (ddim, dict(steps=50))}
+
+
+def method_tables(schedule, method):
+    """(tables, pred, q(ξ) for sampling, σ_c) of a method on a named schedule."""
+    beta = make_beta(schedule, T)
+    if method == "zero-snr":
+        return build_tables(rescale_zero_terminal_snr(beta), gamma="zero"), "v", Dirac(), 0.0
+    if method == "base":
+        return build_tables(beta, gamma="zero"), "eps", Dirac(), 0.0
+    return build_tables(beta, gamma="balanced"), "v", Brightness(sigma_c=1.0), 1.0
+
+
+def calls(sampler, tb, k, kw):
+    if sampler is ancestral:
+        return tb.T
+    if kw.get("spacing") == "trailing" or sampler is ddim:
+        return len(timesteps(tb.T, k))
+    return len(auto_grid(tb, k))
+
+
+def exact_law(ns, ks):
+    print(f"1. exact law along the brightness direction (Gaussian data), T = {T}: W1(L_avg) (network calls)")
+    verdict = []
+    for sched in NAMES:
+        for m in METHODS:
+            tb, pred, _, sc = method_tables(sched, m)
+            for n in ns:
+                lam, N = n / 3, n * sc**2
+
+                def w(f, **kw):
+                    return w1_brightness_gaussian(output_variance(f, tb, lam, N, pred=pred, **kw), lam, n)
+                anc = w(ancestral)
+                print(f"\n{sched}, {m}, n = {n}: ancestral-1000 {anc:.4f}\n| sampler | " +
+                      " | ".join(f"k = {k}" for k in ks) + " |\n|---" + "|---" * len(ks) + "|")
+                for name, (f, kw) in KINDS.items():
+                    vals = {k: w(f, **kw(k)) for k in ks}
+                    print(f"| {name} | " + " | ".join(f"{vals[k]:.4f} ({calls(f, tb, k, kw(k))})" for k in ks) + " |")
+                    if 50 in vals:
+                        verdict.append((sched, m, n, name, vals[50] / anc))
+    print("\n50 steps against ancestral-1000 (target ≤ 1.5×):")
+    for sched, m, n, name, r in verdict:
+        if name in ("ddim", "dpm2m"):
+            print(f"  {sched:<13} {m:<8} n = {n:<5} {name:<6} {r:6.2f}× {'ok' if r <= 1.5 else 'NO'}")
 
 
 def timing(method, samples, repeats, dev, sync):
@@ -60,31 +109,40 @@ def timing(method, samples, repeats, dev, sync):
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
-def quality(method, samples, seeds, dev, sync):
-    """{sampler: ([W1(L_avg) per seed], seconds per seed)} with the exact oracle, and the held-out floor."""
+def quality(schedules, samples, seeds, dev):
+    """Cylinder, exact EmpiricalOracle, proposed-sc1 (v): W1(L_avg) per sampler, mean ± sd over seeds."""
+    names = ["ancestral-1000"] + [f"{kind}-{k}" for kind in ("ddim", "dpm2m") for k in (10, 20, 50)]
     train_x = make_split("cylinder", N_DIM, "train", N_TRAIN)
     test_x = make_split("cylinder", N_DIM, "test", samples)
     floor = w1_brightness(make_split("cylinder", N_DIM, "val", samples), test_x)
-    tables = method.tables.to(dev)
-    oracle = EmpiricalOracle(train_x, tables, sigma_c=method.xi_train.sigma_c, pred=PRED).to(dev)
-    out = {}
-    for name, (sampler, kw) in SAMPLERS.items():
-        w, secs = [], []
-        for seed in range(seeds):
-            gen = torch.Generator(device=dev).manual_seed(10_000 + seed)
-            sync()
-            t0 = time.perf_counter()
-            x = sampler(oracle, (samples, N_DIM), tables, method.xi_start, pred=PRED, generator=gen, device=dev,
-                        dtype=torch.float64, **kw)
-            sync()
-            secs.append(time.perf_counter() - t0)
-            x = x.cpu()
-            if not torch.isfinite(x).all():
-                raise FloatingPointError(f"{name}, seed {seed}: non-finite samples")
-            w.append(w1_brightness(x, test_x))
-        out[name] = (w, statistics.median(secs))
-        print(f"  {name:<16} W1(L_avg) {fmt(w)}   ({statistics.median(secs):.1f} s per run)", flush=True)
-    return out, floor
+    print(f"\n2. W1(L_avg), exact EmpiricalOracle ({N_TRAIN} cylinder points), proposed-sc1, v, n = {N_DIM}, "
+          f"{samples} samples vs {samples} held-out, {seeds} seed(s); floor (two held-out sets): {floor:.4f}")
+    for sched in schedules:
+        tb, pred, fam, sc = method_tables(sched, "proposed")
+        tb = tb.to(dev)
+        oracle = EmpiricalOracle(train_x, tb, sigma_c=sc, pred=pred).to(dev)
+        res = {}
+        for name in names:
+            kind, k = name.rsplit("-", 1)
+            f = {"ancestral": ancestral, "ddim": ddim, "dpm2m": dpm_solver_2m}[kind]
+            kw = {} if kind == "ancestral" else dict(steps=int(k))
+            res[name] = []
+            for seed in range(seeds):
+                gen = torch.Generator(device=dev).manual_seed(10_000 + seed)
+                x = f(oracle, (samples, N_DIM), tb, fam, pred=pred, generator=gen, device=dev, dtype=torch.float64, **kw)
+                if not torch.isfinite(x).all():
+                    raise FloatingPointError(f"{sched} {name}, seed {seed}: non-finite samples")
+                res[name].append(w1_brightness(x.cpu(), test_x))
+        print(f"\n{sched}:\n| sampler | network calls | W1(L_avg) |\n|---|---|---|")
+        for name, v in res.items():
+            kind, k = name.rsplit("-", 1)
+            n_calls = T if kind == "ancestral" else (len(timesteps(T, int(k))) if kind == "ddim"
+                                                    else len(auto_grid(tb.to("cpu"), int(k))))
+            print(f"| {name} | {n_calls} | {fmt(v)} |")
+        m = {k: statistics.fmean(v) for k, v in res.items()}
+        print(f"criterion: dpm2m-20 / ddim-50 = {m['dpm2m-20'] / m['ddim-50']:.2f} (≤ 1.2: "
+              f"{'yes' if m['dpm2m-20'] <= 1.2 * m['ddim-50'] else 'NO'}); dpm2m-10 {m['dpm2m-10']:.4f} vs ddim-10 "
+              f"{m['ddim-10']:.4f} ({'beats' if m['dpm2m-10'] < m['ddim-10'] else 'does NOT beat'})")
 
 
 def fmt(v):
@@ -97,36 +155,26 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seeds", type=int, default=None, help="quality seeds (default 3, --quick 1)")
+    p.add_argument("--seeds", type=int, default=None, help="part-2 seeds (default 3, --quick 1)")
     p.add_argument("--repeats", type=int, default=None, help="timing repeats (default 5, --quick 3)")
+    p.add_argument("--parts", default="1,2,3", help="which parts to run (comma-separated)")
     a = p.parse_args()
-    samples = 500 if a.quick else 2000
-    seeds = a.seeds or (1 if a.quick else 3)
-    repeats = a.repeats or (3 if a.quick else 5)
+    parts = {int(x) for x in a.parts.split(",")}
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    method = build_method(METHOD, T)
-
-    print(f"1. wall time, MLPDenoiser(n = {N_DIM}), {2000} samples, float32, device {dev}, threads {a.threads}, "
-          f"median of {repeats} interleaved repeats")
-    tm = timing(method, 2000, repeats, dev, sync)
-    for k, v in tm.items():
-        print(f"  {k:<16} {v:8.3f} s")
-    print(f"  ancestral-1000 / ddim-50 = {tm['ancestral-1000'] / tm['ddim-50']:.1f}×")
-
-    print(f"\n2. W1(L_avg), exact EmpiricalOracle ({N_TRAIN} cylinder points), {METHOD}, pred {PRED}, n = {N_DIM}, "
-          f"T = {T}, {samples} samples vs {samples} held-out, {seeds} seed(s), float64, device {dev}")
-    q, floor = quality(method, samples, seeds, dev, sync)
-    print(f"  floor: W1(L_avg) of two held-out sets of {samples}: {floor:.4f}")
-    anc = statistics.fmean(q["ancestral-1000"][0])
-    print("\n| sampler | network calls | W1(L_avg) | × ancestral-1000 |\n|---|---|---|---|")
-    for name, (w, _) in q.items():
-        calls = 1000 if name.startswith("ancestral") else SAMPLERS[name][1]["steps"]
-        print(f"| {name} | {calls} | {fmt(w)} | {statistics.fmean(w) / anc:.2f} |")
-    r50, rstock = statistics.fmean(q["ddim-50"][0]) / anc, statistics.fmean(q["stock-ddim-50"][0]) / anc
-    print(f"\ncriterion: ddim-50 / ancestral-1000 = {r50:.2f} (≤ 1.5: {'yes' if r50 <= 1.5 else 'NO'}); "
-          f"stock-ddim-50 / ancestral-1000 = {rstock:.1f} (≥ 5: {'yes' if rstock >= 5 else 'NO'})")
+    if 1 in parts:
+        exact_law((256,) if a.quick else (256, 1024), (10, 50) if a.quick else (10, 20, 50, 100))
+    if 2 in parts:
+        quality(("linear",) if a.quick else NAMES, 500 if a.quick else 2000, a.seeds or (1 if a.quick else 3), dev)
+    if 3 in parts:
+        repeats = a.repeats or (3 if a.quick else 5)
+        print(f"\n3. wall time, MLPDenoiser(n = {N_DIM}), 2000 samples, float32, device {dev}, threads {a.threads}, "
+              f"median of {repeats} interleaved repeats")
+        tm = timing(build_method("proposed-sc1", T), 2000, repeats, dev, sync)
+        for k, v in tm.items():
+            print(f"  {k:<16} {v:8.3f} s")
+        print(f"  ancestral-1000 / ddim-50 = {tm['ancestral-1000'] / tm['ddim-50']:.1f}×")
 
 
 if __name__ == "__main__":

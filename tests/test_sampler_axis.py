@@ -66,3 +66,19 @@ def test_added_sampler_runs_on_stored_weights(tmp_path):
     with pytest.raises(RunFileError, match="model.pt"):
         run_one("cylinder", "base", 2, 0, dataclasses.replace(prof, samplers=("ddim-2",)), root, "cpu",
                 progress=False)
+
+
+def test_dpm2m_names_parse_and_draw():
+    """`dpm2m-<k>` is a sampler name of the axis; it calls the model k times (trailing grid on linear)."""
+    import torch
+    from gendiff.experiments.runner import build_method
+    from gendiff.experiments.sampling import draw, parse
+    assert parse("dpm2m-20", 1000) == ("dpm2m", 20)
+    method = build_method("proposed-sc1", 30)
+    calls = []
+
+    def model(x, t):
+        calls.append(int(t[0]))
+        return torch.zeros_like(x)
+    draw("dpm2m-5", model, method, (2, 3), pred="v", seed=0, device="cpu", dtype=torch.float64)
+    assert calls == [30, 24, 18, 12, 6]

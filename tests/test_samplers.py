@@ -78,18 +78,24 @@ def diffusers_timesteps(T, S, spacing):
 def test_timesteps_follow_diffusers_spacings(T, data, spacing):
     S = data.draw(st.integers(1, T))
     ours = timesteps(T, S, spacing)
-    ref = diffusers_timesteps(T, S, spacing)
-    assert len(ours) == S and all(a > b for a, b in zip(ours, ours[1:])) and 1 <= ours[-1] and ours[0] <= T
-    assert ours == [int(k) + 1 for k in ref[:S]]                # diffusers' k is our t - 1
-    if len(ref) > S:        # diffusers' float arange overshoots by one entry k = -1; it is not a step
-        assert spacing == "trailing" and len(ref) == S + 1 and ref[-1] == -1
-    if spacing == "trailing":
-        assert ours[0] == T
+    ref = [int(k) + 1 for k in diffusers_timesteps(T, S, spacing)[:S]]   # diffusers' k is our t - 1
+    assert all(a > b for a, b in zip(ours, ours[1:])) and 1 <= ours[-1]
+    assert ours[0] == T                                         # every grid starts at T
+    if ref[0] < T:                              # 'leading' (or 'linspace' with one step): T prepended, one more call
+        assert spacing in ("leading", "linspace") and ours == [T] + ref
+    else:
+        assert ours == ref
+    if len(diffusers_timesteps(T, S, spacing)) > S:   # diffusers' float arange overshoots by one entry k = -1
+        assert spacing == "trailing" and diffusers_timesteps(T, S, spacing)[-1] == -1
 
 
 def test_timesteps_examples():
     assert timesteps(1000, 10, "trailing") == list(range(1000, 0, -100))
-    assert timesteps(1000, 10, "leading") == list(range(901, 0, -100))
+    assert timesteps(1000, 10, "leading") == [1000] + list(range(901, 0, -100))
+    assert timesteps(1000, 50, "leading", steps_offset=1) == [1000] + list(range(982, 1, -20))   # SD's 'leading'
+    assert timesteps(1000, 10, "leading", steps_offset=99) == list(range(1000, 0, -100))        # already at T
+    with pytest.raises(ValueError, match="steps_offset"):
+        timesteps(1000, 10, "leading", steps_offset=100)
     assert timesteps(1000, 4, "linspace") == [1000, 667, 334, 1]
     assert timesteps(5, 5, "trailing") == timesteps(5, 5, "leading") == timesteps(5, 5, "linspace") == [5, 4, 3, 2, 1]
     for T, S in ((1000, 61), (15, 13)):                          # float arange overshoots here
@@ -118,7 +124,8 @@ def test_ddim_calls_the_model_at_the_grid(spacing):
         rec = Recorder(zeros_model)
         ddim(rec, (2, 3), tb, Brightness(sigma_c=1.0), steps=S, spacing=spacing, eta=0.5,
              generator=torch.Generator().manual_seed(0))
-        assert rec.steps == timesteps(T, S, spacing) == [int(k) + 1 for k in diffusers_timesteps(T, S, spacing)[:S]]
+        ref = [int(k) + 1 for k in diffusers_timesteps(T, S, spacing)[:S]]
+        assert rec.steps == timesteps(T, S, spacing) == ([T] + ref if ref[0] < T else ref)
 
 
 # ---- the start x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) --------------------------------------------------------

@@ -63,7 +63,8 @@ def full_grid_pushforward(T, config, *, factor=1.0, stock=False):
     mu, S = data_moments(n)
     model = GaussianModel(mu, S, mx, Sx, beta, tb.gamma, sigma0, pred=config["pred"])
     x_T = torch.cat([torch.zeros(1, n, **T64), torch.eye(n, **T64)])
-    out = ddim(model, (n + 1, n), tb, ScaledPosterior(fam, factor), steps=T, pred=config["pred"], dtype=torch.float64,
+    out = ddim(model, (n + 1, n), tb, ScaledPosterior(fam, factor), steps=T, pred=config["pred"], rule="ddim",
+               dtype=torch.float64,
                x_T=x_T, stock_update=stock)
     b, M = out[0], (out[1:] - out[0]).T
     ab, cT = tb.alpha_bar[-1], tb.c[-1]
@@ -125,7 +126,8 @@ def test_ddim_full_grid_samples_follow_the_pushforward():
     to that start (every mean and covariance entry, ≤ 1e-6); the start differs from q(x_T) by O(√ᾱ_T)."""
     N, T = 20000, 50
     _, _, (M, b, tb, fam, model) = full_grid_pushforward(T, FULL_GRID["balanced-gaussian-mean-v"])
-    x = ddim(model, (N, 4), tb, fam, steps=T, pred="v", dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    x = ddim(model, (N, 4), tb, fam, steps=T, pred="v", rule="ddim", dtype=torch.float64,
+             generator=torch.Generator().manual_seed(8))
     C_start = fam.cov(4) + tb.sigma0**2 * torch.eye(4, **T64)
     gaussian_moments(x, b + M @ fam.mean(4), M @ C_start @ M.T, what="ddim samples vs its affine map")
 

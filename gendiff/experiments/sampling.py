@@ -2,7 +2,7 @@
 
 Names (CONVENTIONS.md): `ancestral-<T>` (the DDPM chain), `ddim-<k>` (generalized DDIM, η = 0, trailing
 spacing, ξ̂ = E[ξ | x_t] [result 'xi_posterior']), `stock-ddim-<k>` (the same with ξ̂ = 0: the update of a
-stock DDIM scheduler, run only to measure it).  Every sampler of a run starts from the same x_T (one seed).
+stock DDIM scheduler, run only to measure it), `dpm2m-<k>` (DPM-Solver++(2M) at its defaults [result 'dpm_solver']).  Every sampler of a run starts from the same x_T (one seed).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -14,18 +14,18 @@ import time
 
 import torch
 
-from ..samplers import ancestral, ddim
+from ..samplers import ancestral, ddim, dpm_solver_2m
 from .metrics import brightness, mmd, significant, w1, w1_brightness
 
 HIST_BINS = torch.linspace(-2.5, 2.5, 51)
-_NAME = re.compile(r"^(ancestral|ddim|stock-ddim)-([1-9][0-9]*)$")
+_NAME = re.compile(r"^(ancestral|ddim|stock-ddim|dpm2m)-([1-9][0-9]*)$")
 
 
 def parse(name: str, T: int) -> tuple[str, int]:
-    """('ancestral' | 'ddim' | 'stock-ddim', steps); ValueError for a malformed name or steps outside 1..T."""
+    """('ancestral' | 'ddim' | 'stock-ddim' | 'dpm2m', steps); ValueError for a malformed name or steps outside 1..T."""
     m = _NAME.match(name)
     if not m:
-        raise ValueError(f"unknown sampler {name!r}: use ancestral-<T>, ddim-<k> or stock-ddim-<k>")
+        raise ValueError(f"unknown sampler {name!r}: use ancestral-<T>, ddim-<k>, stock-ddim-<k> or dpm2m-<k>")
     kind, steps = m.group(1), int(m.group(2))
     if kind == "ancestral" and steps != T or not 1 <= steps <= T:
         raise ValueError(f"sampler {name!r} does not fit T = {T}" + (" (ancestral takes all T steps)"
@@ -41,6 +41,8 @@ def draw(name: str, model, method, shape, *, pred: str, seed: int, device, dtype
     with torch.no_grad():
         if kind == "ancestral":
             return ancestral(model, shape, method.tables, method.xi_start, **kw)
+        if kind == "dpm2m":
+            return dpm_solver_2m(model, shape, method.tables, method.xi_start, steps=steps, **kw)
         return ddim(model, shape, method.tables, method.xi_start, steps=steps, stock_update=kind == "stock-ddim", **kw)
 
 
@@ -122,7 +124,7 @@ def figure(records: list[dict], dims, style, path, save) -> None:
             xs = sorted(pts)
             ys = [statistics.fmean(pts[x]) for x in xs]
             st = style(m)
-            mk = {"ancestral": "s", "ddim": "o", "stock-ddim": "x"}[kind]
+            mk = {"ancestral": "s", "ddim": "o", "stock-ddim": "x", "dpm2m": "^"}[kind]
             ax.plot(xs, ys, marker=mk, color=st["color"], ls=":" if kind == "stock-ddim" else st["ls"],
                     lw=st["lw"], label=f"{m}, {kind}")
         ax.set_xscale("log")
