@@ -117,6 +117,8 @@ def render_folder(folder: Path) -> list[Path]:
     st = json.loads((Path(folder) / "results.json").read_text())["settings"]
     if st["dataset"] == "digits-brightness":
         from .digits_results import render
+    elif st["dataset"] == "regime":
+        from .regime_results import render
     else:
         from .results import render
     return render(folder)

@@ -34,10 +34,12 @@ def parse(name: str, T: int) -> tuple[str, int]:
 
 
 def draw(name: str, model, method, shape, *, pred: str, seed: int, device, dtype, progress=False):
-    """Samples of `method` with sampler `name`, started from x_T drawn with generator seed 10 000 + seed."""
+    """Samples of `method` with sampler `name`, started from x_T drawn (by `method.start`) with generator seed
+    10 000 + seed."""
     kind, steps = parse(name, method.tables.T)
     gen = torch.Generator(device=device).manual_seed(10_000 + seed)
-    kw = dict(pred=pred, generator=gen, device=device, dtype=dtype, progress=progress)
+    kw = dict(pred=pred, generator=gen, device=device, dtype=dtype, progress=progress,
+              start=getattr(method, "start", "prior"))         # the method's start (prior or e.g. SignalLeak)
     with torch.no_grad():
         if kind == "ancestral":
             return ancestral(model, shape, method.tables, method.xi_start, **kw)
