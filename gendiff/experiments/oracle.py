@@ -106,11 +106,12 @@ class BrightnessGaussianOracle:
     (tests/test_regime_experiment.py compares the two on every method's tables).
     """
 
-    def __init__(self, mu, Sigma, tables: Tables, *, sigma_c: float, pred: str = "v"):
+    def __init__(self, mu, Sigma, tables: Tables, *, sigma_c: float, pred: str = "v", eig=None):
+        """eig: torch.linalg.eigh(Sigma) when already computed (it is not checked against Sigma)."""
         if pred not in ("eps", "v"):
             raise ValueError(f"pred must be 'eps' or 'v', got {pred!r}")
         self.mu = torch.as_tensor(mu, dtype=torch.float64)
-        lam, Q = torch.linalg.eigh(torch.as_tensor(Sigma, dtype=torch.float64))
+        lam, Q = eig if eig is not None else torch.linalg.eigh(torch.as_tensor(Sigma, dtype=torch.float64))
         self.lam, self.Q, self.q = lam.clamp_min(0.0), Q, Q.sum(0)
         self.tables, self.sigma_c, self.pred = tables, float(sigma_c), pred
 

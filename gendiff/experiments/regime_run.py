@@ -37,13 +37,14 @@ from .data import gaussian_params, make_split
 from .metrics import METRIC_DIGITS, brightness, significant
 from .models import MLPDenoiser, build_seeded
 from .oracle import BrightnessGaussianOracle, EmpiricalOracle
-from .runfiles import make_dirs, read_result, remove_if_empty, write_job_timing
+from .runfiles import RunFileError, make_dirs, remove_if_empty, why, write_job_timing
 from .sampling import draw, parse, score
 from .train import save_state, train
 
 METHODS = ("base", "base-signal-leak", "offset-w0.1", "proposed-sc1", "zero-snr")
 EXTREME = 0.8
 EXTRA = ("frac_extreme", "frac_extreme_data", "var_ratio")
+THREADS = 1     # one torch thread per worker: on the shared 2-core machine more threads cost more (spec.Spec.threads)
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,14 @@ class RegimeProfile:
     small_n: int = 0
     steps: int = 0                # trained rows: Adam steps, batch
     batch: int = 256
+    skip: tuple = ()              # (dataset, n) cells not run (budget)
 
 
 ORACLES = tuple(f"oracle-{m}" for m in METHODS)
 PROFILES = {
     "regime": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear", "cosine"),
-                            dims=(256, 1024, 4096), methods=ORACLES, seeds=3, T=1000, n_gen=500, n_test=500,
-                            n_train=1000, samplers=("ddim-50",)),
+                            dims=(256, 1024, 4096), methods=ORACLES, seeds=3, T=1000, n_gen=128, n_test=500,
+                            n_train=256, samplers=("ddim-50",), skip=(("gaussian", 4096),)),
     "regime-trained": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("scaled_linear",),
                                     dims=(1024, 4096), methods=METHODS, seeds=3, T=1000, n_gen=500, n_test=500,
                                     n_train=10000, samplers=("ddim-50",), steps=3000, batch=256),
@@ -96,9 +98,9 @@ def samplers_of(prof: RegimeProfile, n: int) -> list[str]:
 
 
 def plan(prof: RegimeProfile) -> list[tuple]:
-    """(dataset, schedule, n, method, seed) of every job."""
-    return [(d, sch, n, m, s) for d in prof.datasets for sch in prof.schedules for n in prof.dims
-            for m in prof.methods for s in range(prof.seeds)]
+    """(dataset, schedule, n, method, seed) of every job, the smallest n first."""
+    return [(d, sch, n, m, s) for n in prof.dims for d in prof.datasets for sch in prof.schedules
+            for m in prof.methods for s in range(prof.seeds) if (d, n) not in prof.skip]
 
 
 def run_dir(root: Path, job) -> Path:
@@ -106,9 +108,11 @@ def run_dir(root: Path, job) -> Path:
     return Path(root) / d / sch / m / f"n{n}" / f"s{s}"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _gaussian(n: int):
-    return gaussian_params(n)
+    """(μ, Σ, eigh(Σ)) of the gaussian data at n, once per process."""
+    mu, S = gaussian_params(n)
+    return mu, S, torch.linalg.eigh(S)
 
 
 def build(job, prof: RegimeProfile, device):
@@ -123,8 +127,9 @@ def build(job, prof: RegimeProfile, device):
     tables = method.tables.to(device)
     sigma_c = getattr(method.xi_train, "sigma_c", 0.0)
     if oracle and dataset == "gaussian":
-        mu, S = _gaussian(n)
-        return method, BrightnessGaussianOracle(mu, S, tables, sigma_c=sigma_c, pred="v").to(device), torch.float64
+        mu, S, eig = _gaussian(n)
+        return method, BrightnessGaussianOracle(mu, S, tables, sigma_c=sigma_c, pred="v", eig=eig).to(device), \
+            torch.float64
     if oracle:
         return method, EmpiricalOracle(train_x, tables, sigma_c=sigma_c, pred="v").to(device), torch.float64
     return method, None, torch.float32
@@ -156,13 +161,28 @@ def run_job(job, prof: RegimeProfile, root: Path, device) -> dict:
     d = run_dir(root, job)
     done = d / "result.json"
     if done.exists():
-        return read_result(done)
+        return _read(done)
     created = make_dirs(d)
     try:
         return _run_job(job, prof, d, torch.device(device))
     except BaseException:
         remove_if_empty(created)
         raise
+
+
+KEYS = ("dataset", "schedule", "n", "method", "seed", "r", "data_var", "samplers", "device")
+
+
+def _read(path: Path) -> dict:
+    """A stored result.json, or a RunFileError naming the file."""
+    try:
+        res = json.loads(path.read_text())
+        missing = [k for k in KEYS if k not in res] if isinstance(res, dict) else ["(not an object)"]
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo this run") from None
+    if missing:
+        raise RunFileError(f"corrupt run file {str(path)!r} (missing {', '.join(missing)}): delete it to redo this run")
+    return res
 
 
 def _run_job(job, prof, d: Path, device) -> dict:
@@ -216,8 +236,12 @@ def run_regime(profile: str = "regime", *, out=None, runs_dir="runs", device=Non
     jobs = plan(prof)
     i, k = shard
     root = Path(runs_dir) / "regime" / profile
-    t0, c0 = time.perf_counter(), time.process_time()
-    records = [run_job(j, prof, root, device) for j in jobs[i::k]]
+    t0, c0, before = time.perf_counter(), time.process_time(), torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        records = [run_job(j, prof, root, device) for j in jobs[i::k]]
+    finally:
+        torch.set_num_threads(before)
     if k > 1:
         return None
     out = Path(out or f"reports/experiments/{profile}")
