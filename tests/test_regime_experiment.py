@@ -149,3 +149,25 @@ def test_corrupt_result_names_the_file(tmp_path):
     (d / "result.json").write_text('{"dataset": "gaussian"}')
     with pytest.raises(RunFileError, match="result.json.*missing schedule"):
         regime_run.run_job(job, prof, tmp_path, "cpu")
+
+
+def test_samplers_added_to_the_profile_run_on_the_stored_job(tmp_path):
+    prof = _tiny(datasets=("cylinder",), dims=(4,), methods=("oracle-base",), seeds=1, n_gen=32, n_test=32,
+                 n_train=32)
+    job = regime_run.plan(prof)[0]
+    first = regime_run.run_job(job, prof, tmp_path, "cpu")
+    more = dataclasses.replace(prof, small_n_samplers=("ancestral-20",), small_n=4)
+    second = regime_run.run_job(job, more, tmp_path, "cpu")
+    assert sorted(second["samplers"]) == ["ancestral-20", "ddim-4"]
+    assert second["samplers"]["ddim-4"] == first["samplers"]["ddim-4"]
+    assert regime_run.samplers_of(more, 8) == ["ddim-4"]
+
+
+def test_trained_rows_train_store_and_reuse_their_weights(tmp_path):
+    prof = _tiny(datasets=("cylinder",), dims=(4,), methods=("base-signal-leak",), seeds=1, n_gen=32, n_test=32,
+                 n_train=64, steps=3, batch=16)
+    job = regime_run.plan(prof)[0]
+    res = regime_run.run_job(job, prof, tmp_path, "cpu")
+    d = regime_run.run_dir(tmp_path, job)
+    assert (d / "model.pt").exists() and res["steps"] == 3 and res["method"] == "base-signal-leak"
+    assert regime_run.PROFILES["regime-trained"].methods == regime_run.METHODS

@@ -59,7 +59,7 @@ class RegimeProfile:
     n_test: int
     n_train: int                  # the oracle's points / the MLP's training set (and SignalLeak.fit's)
     samplers: tuple               # for every n
-    large_n_samplers: tuple = ()  # only for n <= small_n (e.g. ancestral-T where affordable)
+    small_n_samplers: tuple = ()  # only for n <= small_n (e.g. ancestral-T where affordable)
     small_n: int = 0
     steps: int = 0                # trained rows: Adam steps, batch
     batch: int = 256
@@ -70,14 +70,15 @@ ORACLES = tuple(f"oracle-{m}" for m in METHODS)
 PROFILES = {
     "regime": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear", "cosine"),
                             dims=(256, 1024, 4096), methods=ORACLES, seeds=3, T=1000, n_gen=128, n_test=500,
-                            n_train=256, samplers=("ddim-50",), skip=(("gaussian", 4096),)),
+                            n_train=256, samplers=("ddim-50",), small_n_samplers=("ancestral-1000",), small_n=256,
+                            skip=(("gaussian", 4096),)),
     "regime-trained": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("scaled_linear",),
                                     dims=(1024, 4096), methods=METHODS, seeds=3, T=1000, n_gen=500, n_test=500,
                                     n_train=10000, samplers=("ddim-50",), steps=3000, batch=256),
     # a test of the machinery (seconds)
     "regime-smoke": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear"),
                                   dims=(4, 16), methods=ORACLES, seeds=2, T=20, n_gen=64, n_test=64, n_train=64,
-                                  samplers=("ddim-5",), large_n_samplers=("ancestral-20",), small_n=4),
+                                  samplers=("ddim-5",), small_n_samplers=("ancestral-20",), small_n=4),
 }
 
 
@@ -94,7 +95,7 @@ def cell_r(dataset: str, schedule: str, n: int, T: int, sigma0: float = 1.0) -> 
 
 
 def samplers_of(prof: RegimeProfile, n: int) -> list[str]:
-    return list(prof.samplers) + (list(prof.large_n_samplers) if n <= prof.small_n else [])
+    return list(prof.samplers) + (list(prof.small_n_samplers) if n <= prof.small_n else [])
 
 
 def plan(prof: RegimeProfile) -> list[tuple]:
@@ -161,7 +162,10 @@ def run_job(job, prof: RegimeProfile, root: Path, device) -> dict:
     d = run_dir(root, job)
     done = d / "result.json"
     if done.exists():
-        return _read(done)
+        res = _read(done)
+        if all(name in res["samplers"] for name in samplers_of(prof, job[2])):
+            return res
+        return _run_job(job, prof, d, torch.device(device), previous=res)     # samplers added to the profile
     created = make_dirs(d)
     try:
         return _run_job(job, prof, d, torch.device(device))
@@ -185,7 +189,7 @@ def _read(path: Path) -> dict:
     return res
 
 
-def _run_job(job, prof, d: Path, device) -> dict:
+def _run_job(job, prof, d: Path, device, previous=None) -> dict:
     dataset, schedule, n, cfg, seed = job
     t0 = time.perf_counter()
     method, model, dtype = build(job, prof, device)
@@ -194,8 +198,8 @@ def _run_job(job, prof, d: Path, device) -> dict:
     t_build = time.perf_counter() - t0
     ref = make_split(dataset, n, "test", prof.n_test)[: prof.n_gen]
     var = data_var(dataset, n)
-    scores, seconds = {}, {}
-    for name in samplers_of(prof, n):
+    scores, seconds = dict((previous or {}).get("samplers", {})), {}
+    for name in [s for s in samplers_of(prof, n) if s not in scores]:
         t1 = time.perf_counter()
         x = draw(name, model, method, (prof.n_gen, n), pred="v", seed=seed, device=device, dtype=dtype)
         scores[name] = {**score(x, ref, f"{cfg} {dataset} {schedule} n={n} seed={seed} {name}"),
@@ -207,7 +211,9 @@ def _run_job(job, prof, d: Path, device) -> dict:
            "n_generated": prof.n_gen, "n_test": int(ref.shape[0]), "n_train": prof.n_train,
            "steps": 0 if cfg.startswith("oracle-") else prof.steps, "device": device.type,
            "metric_digits": METRIC_DIGITS, "samplers": scores}
-    write_job_timing(d / "timing.json", round(t_build, 2), seconds)
+    scores = {k: scores[k] for k in sorted(scores)}
+    res["samplers"] = scores
+    write_job_timing(d / "timing.json", None if previous is not None else round(t_build, 2), seconds)
     write_text_atomic(d / "result.json", json.dumps(res, sort_keys=True, allow_nan=False) + "\n")
     return res
 
