@@ -171,3 +171,10 @@ def test_trained_rows_train_store_and_reuse_their_weights(tmp_path):
     d = regime_run.run_dir(tmp_path, job)
     assert (d / "model.pt").exists() and res["steps"] == 3 and res["method"] == "base-signal-leak"
     assert regime_run.PROFILES["regime-trained"].methods == regime_run.METHODS
+
+
+def test_cli_refuses_an_unknown_regime_profile_in_one_line(capsys):
+    from gendiff.cli import main
+    assert main(["experiment", "regime", "--profile", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "nope" in err and "regime-trained" in err

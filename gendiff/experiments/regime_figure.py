@@ -1,6 +1,6 @@
 """The regime figure: measured Var_gen/Var_data, W1(L_avg) and frac_extreme of L_avg against r (log axis).
 
-One curve per method (mean ± sd over seeds; marker shape = schedule), one row per data set, one figure per
+One curve per method and schedule (n increasing along it; mean ± sd over seeds; marker shape = schedule), one row per data set, one figure per
 sampler; the predictor's values (:func:`gendiff.regime.predict`, see `regime_results`) dashed over them
 (Var ratio for both data sets, W1(L_avg) and frac_extreme for the Gaussian data, where they follow from it).
 Drawn from results.json alone (byte-stable PNG, `figures.save`).
@@ -38,21 +38,24 @@ def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict) -> list[Path]:
             pts = sorted({(rs[k[:3]][0], k[1], k[2]) for k in by if k[0] == d and k[4] == s})
             for ax, (metric, title) in zip(row, PANELS):
                 for m in st["methods"]:
-                    xs, ys, es, ps = [], [], [], []
-                    for r, sch, n in pts:
-                        v = by.get((d, sch, n, m, s), {}).get(metric)
-                        if not v:
+                    labelled = False
+                    for sch in st["schedules"]:                   # one line per schedule, n increasing
+                        xs, ys, es, ps = [], [], [], []
+                        for r, sc, n in pts:
+                            v = by.get((d, sc, n, m, s), {}).get(metric) if sc == sch else None
+                            if not v:
+                                continue
+                            xs.append(r)
+                            ys.append(statistics.fmean(v))
+                            es.append(statistics.stdev(v) if len(v) > 1 else 0.0)
+                            ps.append(preds[(d, sch, n, m, s)][metric])
+                        if not xs:
                             continue
-                        xs.append(r)
-                        ys.append(statistics.fmean(v))
-                        es.append(statistics.stdev(v) if len(v) > 1 else 0.0)
-                        ps.append(preds[(d, sch, n, m, s)][metric])
-                        ax.plot([r], [ys[-1]], MARKERS.get(sch, "o"), color=_colour(m), ms=5)
-                    if not xs:
-                        continue
-                    ax.errorbar(xs, ys, yerr=es, color=_colour(m), lw=1.5, capsize=2, label=m)
-                    if metric == "var_ratio" or d == "gaussian":
-                        ax.plot(xs, ps, ls="--", color=_colour(m), lw=1.0, alpha=0.8)
+                        ax.errorbar(xs, ys, yerr=es, color=_colour(m), lw=1.5, capsize=2, marker=MARKERS.get(sch, "o"),
+                                    ms=5, label=None if labelled else m)
+                        labelled = True
+                        if metric == "var_ratio" or d == "gaussian":
+                            ax.plot(xs, ps, ls="--", color=_colour(m), lw=1.0, alpha=0.8)
                 if metric == "frac_extreme":
                     fd = [x for k, v in by.items() if k[0] == d and k[4] == s for x in v.get("frac_extreme_data", [])]
                     if fd:
@@ -61,9 +64,11 @@ def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict) -> list[Path]:
                 if metric == "var_ratio":
                     ax.set_yscale("log")
                     ax.axhline(1.0, color="red", lw=0.8, ls=":")
-                ax.set_xlabel("r = n·ᾱ_T·Var(L_avg(x_0))/σ_0²  (marker: o linear, □ scaled_linear, △ cosine)")
+                ax.set_xlabel("r = n·ᾱ_T·Var(L_avg(x_0))/σ_0²")
                 ax.set_title(f"{d}, {s}: {title}")
             row[0].legend(fontsize=7, title="solid: measured (mean ± sd); dashed: predictor", title_fontsize=7)
+        fig.suptitle(f"Brightness statistics against r, {s}; one line per method and schedule (marker: o linear, "
+                     "□ scaled_linear, △ cosine; n increasing along it); dashed: gendiff.regime.predict", fontsize=10)
         fig.tight_layout()
         path = out / "figures" / f"regime-{s}.png"
         save(fig, path)
