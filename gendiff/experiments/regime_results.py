@@ -43,7 +43,7 @@ def write_outputs(out: Path, records: list[dict], *, profile: str, prof) -> None
     settings = {"dataset": "regime", "profile": profile, "datasets": list(prof.datasets),
                 "schedules": list(prof.schedules), "dims": sorted({r["n"] for r in records}),
                 "methods": list(prof.methods), "seeds": prof.seeds, "T": prof.T, "n_generated": prof.n_gen,
-                "n_test": prof.n_test, "n_train": prof.n_train, "steps": prof.steps,
+                "n_test": max(r["n_test"] for r in records), "n_train": prof.n_train, "steps": prof.steps,
                 "samplers": sorted({s for r in records for s in r["samplers"]}), "prediction": "v",
                 "devices": sorted({r["device"] for r in records}), "metric_digits": METRIC_DIGITS}
     write_text_atomic(out / "results.json", json.dumps({"settings": settings, "records": flat}, indent=1,

@@ -67,13 +67,18 @@ class RegimeProfile:
 
 
 ORACLES = tuple(f"oracle-{m}" for m in METHODS)
+# Budget (two --shard workers on the shared 2-core machine, one torch thread each): the oracles cost two
+# (n_gen, ·) × (·, n) products per step (cylinder: n_train points; gaussian: the n × n eigenbasis), so n_gen = 128
+# and 256 oracle points; ancestral-1000 only at n = 256; gaussian at n = 4096 is not run (one job measured 134 s
+# with n_gen = 500, i.e. about 35 s at 128: 45 jobs would exceed the budget alone).  Times: timings.json of
+# reports/experiments/regime.
 PROFILES = {
     "regime": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear", "cosine"),
                             dims=(256, 1024, 4096), methods=ORACLES, seeds=3, T=1000, n_gen=128, n_test=500,
                             n_train=256, samplers=("ddim-50",), small_n_samplers=("ancestral-1000",), small_n=256,
                             skip=(("gaussian", 4096),)),
     "regime-trained": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("scaled_linear",),
-                                    dims=(1024, 4096), methods=METHODS, seeds=3, T=1000, n_gen=500, n_test=500,
+                                    dims=(1024, 4096), methods=METHODS, seeds=3, T=1000, n_gen=128, n_test=500,
                                     n_train=10000, samplers=("ddim-50",), steps=3000, batch=256),
     # a test of the machinery (seconds)
     "regime-smoke": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear"),
