@@ -1,7 +1,7 @@
 """The sampler axis of `gendiff experiment`: named samplers, their scores, and their table and figure.
 
-Names (CONVENTIONS.md): `ancestral-<T>` (the DDPM chain), `ddim-<k>` (generalized DDIM, η = 0, trailing
-spacing, ξ̂ = E[ξ | x_t] [result 'xi_posterior']), `stock-ddim-<k>` (the same with ξ̂ = 0: the update of a
+Names (CONVENTIONS.md): `ancestral-<T>` (the DDPM chain), `ddim-<k>` (generalized DDIM at its defaults: η = 0,
+trailing spacing, the whitened jump where q(ξ) has structure [result 'jump_variance'], else ξ̂ = E[ξ | x_t]), `stock-ddim-<k>` (the same with ξ̂ = 0: the update of a
 stock DDIM scheduler, run only to measure it), `dpm2m-<k>` (DPM-Solver++(2M) at its defaults [result 'dpm_solver']).  Every sampler of a run starts from the same x_T (one seed).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
