@@ -126,3 +126,47 @@ def register(sub) -> None:
                        help="run only every K-th job starting at I (parallel workers); aggregate afterwards "
                             "with a plain run, which skips finished jobs")
         d.set_defaults(func=_cmd_experiment)
+    register_regime(ds)
+
+
+# = gendiff.experiments.regime_run.PROFILES (lazy); times: the committed timings.json
+REGIME_PROFILES = {
+    "regime": "exact oracles of 5 methods, cylinder and gaussian × 3 schedules × n 256..4096, 3 seeds, ddim-50 "
+              "(ancestral-1000 at n = 256): 1042 s wall with two --shard workers on the busy 2-core machine",
+    "regime-trained": "trained MLPs of 5 methods at scaled_linear, n 1024 and 4096, 3 seeds, 3000 steps: not run",
+    "regime-smoke": "a test of the machinery (seconds)",
+}
+
+
+def _cmd_regime(args) -> int:
+    from ..experiments.regime_run import check, run_regime
+    from ..experiments.runfiles import resolve_device
+    check(args.profile)
+    with option("--device"):
+        device = resolve_device(args.device)
+    check_output_dir(args.runs_dir, "--runs-dir")
+    out = args.out or f"reports/experiments/{args.profile}"
+    if args.shard[1] == 1:
+        check_output_dir(out, "--out")
+    elif args.out is not None:
+        raise UsageError("--out with --shard: a shard writes only run folders; aggregate with a plain run")
+    out = run_regime(args.profile, out=out, runs_dir=args.runs_dir, device=device, shard=args.shard)
+    print(f"results written to {out}/" if out else f"shard {args.shard[0]}/{args.shard[1]} finished")
+    return 0
+
+
+def register_regime(ds) -> None:
+    """`gendiff experiment regime`: the start-mismatch regimes over data set × schedule × n (regime_run)."""
+    what = "brightness statistics against r = n·ᾱ_T·Var(L_avg)/σ_0² over data set × schedule × n"
+    d = ds.add_parser("regime", help=what, description=f"`gendiff experiment regime`: {what}.")
+    d.add_argument("--profile", default="regime", choices=list(REGIME_PROFILES),
+                   metavar="{" + ",".join(REGIME_PROFILES) + "}",
+                   help="; ".join(f"{k}: {v}" for k, v in REGIME_PROFILES.items()))
+    d.add_argument("--out", type=nonempty, default=None, metavar="DIR",
+                   help="output folder (default reports/experiments/<profile>)")
+    d.add_argument("--runs-dir", type=nonempty, default="runs", metavar="DIR",
+                   help="per-run results; a re-run skips finished jobs (default: runs)")
+    d.add_argument("--device", type=nonempty, default=None, help="cpu, cuda or cuda:<i> (default: cuda when available)")
+    d.add_argument("--shard", type=shard, default=(0, 1), metavar="I/K",
+                   help="run only every K-th job starting at I; aggregate afterwards with a plain run")
+    d.set_defaults(func=_cmd_regime)

@@ -95,3 +95,45 @@ class EmpiricalOracle:
             eta = (rbar + kappa * rbar.sum(1, keepdim=True)) / s
             outs.append(eta if self.pred == "eps" else a * eta - s * x0)
         return torch.cat(outs).to(x_t.dtype)
+
+
+class BrightnessGaussianOracle:
+    """:class:`GaussianOracle` for ξ ~ N(0, σ_c² 1 1ᵀ) (the brightness family), fast for large n.
+
+    Σ = Q Λ Qᵀ once (float64); then Cov(x_t) = Q(a²Λ + s²σ_0²)Qᵀ + s²ψ_t²σ_c² 1 1ᵀ is inverted per step by
+    Sherman-Morrison in the eigenbasis (q = Qᵀ1), so a step costs two (B, n) × (n, n) products instead of an
+    (n, n) inverse.  Same conditional means as GaussianOracle with xi_cov = σ_c² 1 1ᵀ
+    (tests/test_regime_experiment.py compares the two on every method's tables).
+    """
+
+    def __init__(self, mu, Sigma, tables: Tables, *, sigma_c: float, pred: str = "v", eig=None):
+        """eig: torch.linalg.eigh(Sigma) when already computed (it is not checked against Sigma)."""
+        if pred not in ("eps", "v"):
+            raise ValueError(f"pred must be 'eps' or 'v', got {pred!r}")
+        self.mu = torch.as_tensor(mu, dtype=torch.float64)
+        lam, Q = eig if eig is not None else torch.linalg.eigh(torch.as_tensor(Sigma, dtype=torch.float64))
+        self.lam, self.Q, self.q = lam.clamp_min(0.0), Q, Q.sum(0)
+        self.tables, self.sigma_c, self.pred = tables, float(sigma_c), pred
+
+    def to(self, device):
+        self.mu, self.lam, self.Q, self.q = (v.to(device) for v in (self.mu, self.lam, self.Q, self.q))
+        return self
+
+    def __call__(self, x_t, t):
+        step = int(t[0])
+        if not bool((t == step).all()):
+            raise ValueError("BrightnessGaussianOracle expects one time step per batch")
+        tb, i = self.tables, step - 1
+        a, s = tb.alpha_bar[i].sqrt().item(), tb.one_minus_alpha_bar[i].sqrt().item()
+        psi, phi, s0, sc2 = tb.psi[i].item(), tb.phi[i].item(), tb.sigma0, self.sigma_c**2
+        dinv = 1.0 / (a * a * self.lam + s * s * s0 * s0)                  # diagonal part of Cov(x_t)⁻¹
+        beta = s * s * psi * psi * sc2
+        qd = self.q * dinv
+        d = (x_t.double() - a * self.mu) @ self.Q                           # eigen coordinates
+        y = d * dinv - (d @ qd)[:, None] * qd[None] * (beta / (1.0 + beta * (self.q @ qd)))   # Cov(x_t)⁻¹ d
+        x0 = a * self.lam * y                                               # E[x_0 | x_t] - μ
+        eta = s * (s0 * s0 * y + phi * psi * sc2 * (y @ self.q)[:, None] * self.q[None])
+        out = (eta if self.pred == "eps" else a * eta - s * x0) @ self.Q.T
+        if self.pred == "v":
+            out = out - s * self.mu
+        return out.to(x_t.dtype)

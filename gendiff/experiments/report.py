@@ -114,7 +114,10 @@ def experiment_index(out: Path) -> list[str]:
 
 def render_folder(folder: Path) -> list[Path]:
     """results.md and figures of one experiment folder from its results.json, by the kind of data."""
-    from .results import render
+    if json.loads((Path(folder) / "results.json").read_text())["settings"]["dataset"] == "regime":
+        from .regime_results import render
+    else:
+        from .results import render
     return render(folder)
 
 

@@ -28,11 +28,13 @@ def parse(name: str, T: int) -> tuple[str, int]:
 
 def draw(name: str, model, method, shape, *, pred: str, device, dtype, seed: int = 0, generator=None,
          chunk: int | None = None, progress=False):
-    """Samples of `method` with sampler `name`, started from x_T drawn with `generator` (default: one seeded
-    10 000 + seed), in calls of `chunk` rows (default: all at once), one generator throughout."""
+    """Samples of `method` with sampler `name`, started from x_T drawn by `method.start` (the prior, or e.g. a
+    SignalLeak) with `generator` (default: one seeded 10 000 + seed), in calls of `chunk` rows (default: all at
+    once), one generator throughout."""
     kind, steps = parse(name, method.tables.T)
     gen = generator if generator is not None else torch.Generator(device=device).manual_seed(10_000 + seed)
-    kw = dict(pred=pred, generator=gen, device=device, dtype=dtype, progress=progress)
+    kw = dict(pred=pred, generator=gen, device=device, dtype=dtype, progress=progress,
+              start=getattr(method, "start", "prior"))         # the method's start (prior or e.g. SignalLeak)
     out = []
     for i in range(0, shape[0], chunk or shape[0]):
         part = (min(chunk or shape[0], shape[0] - i),) + tuple(shape[1:])
