@@ -31,3 +31,13 @@ def device(request):
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     return torch.device(request.param)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for small tensors (a second one only waits at OpenMP barriers on a busy machine);
+    the previous setting is restored.  Modules of small-tensor tests use it for every test (pytestmark)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -25,12 +25,7 @@ SHAPE = (2, 3, 4, 4)
 SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def rel(a, b):

@@ -22,12 +22,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E
 from gendiff.integrations.diffusers import GeneralizedDDIMScheduler  # noqa: E402
 from tests.mc import CheckFailed, chi2_variance  # noqa: E402
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 LATENT = (4, 8, 8)                      # (C, H, W): m = H·W = 64 pixels per channel

@@ -29,13 +29,7 @@ SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 SHAPE = (6, 2, 2, 2)                              # (B, C, H, W): n = 8 components, m = 4 per channel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors: one intra-op thread (more only wait at OpenMP barriers on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")     # tests/conftest.py
 
 
 def custom_gamma(T=1000, seed=5):

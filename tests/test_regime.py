@@ -30,13 +30,6 @@ from tests.mc import ALPHA, CheckFailed, chi2_variance
 SPECS = ("base", "offset-w0.3", "proposed-sc0.5", "zero-snr", "base-signal-leak")
 
 
-@pytest.fixture
-def one_thread():
-    """Small-matrix Monte Carlo runs fastest on one thread; the previous setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _method(spec, beta, V, sigma0=1.0):

@@ -20,13 +20,6 @@ from tests.mc import ALPHA, CheckFailed, chi2_variance, one_mean
 BETA = make_beta("linear", 100)          # ᾱ_T ≈ 0.36: the signal term is large enough to see
 
 
-@pytest.fixture
-def one_thread():
-    """Small-matrix Monte Carlo runs fastest on one thread; the previous setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_fit_per_channel_by_two_routes():

@@ -37,7 +37,7 @@ from .data import gaussian_params, make_split
 from .metrics import METRIC_DIGITS, brightness, significant
 from .models import MLPDenoiser, build_seeded
 from .oracle import BrightnessGaussianOracle, EmpiricalOracle
-from .runfiles import RunFileError, make_dirs, remove_if_empty, why, write_job_timing
+from .runfiles import make_dirs, read_result, remove_if_empty, write_job_timing
 from .sampling import draw, parse, score
 from .train import save_state, train
 
@@ -167,7 +167,7 @@ def run_job(job, prof: RegimeProfile, root: Path, device) -> dict:
     d = run_dir(root, job)
     done = d / "result.json"
     if done.exists():
-        res = _read(done)
+        res = read_result(done, KEYS)
         if all(name in res["samplers"] for name in samplers_of(prof, job[2])):
             return res
         return _run_job(job, prof, d, torch.device(device), previous=res)     # samplers added to the profile
@@ -180,18 +180,6 @@ def run_job(job, prof: RegimeProfile, root: Path, device) -> dict:
 
 
 KEYS = ("dataset", "schedule", "n", "method", "seed", "r", "data_var", "samplers", "device")
-
-
-def _read(path: Path) -> dict:
-    """A stored result.json, or a RunFileError naming the file."""
-    try:
-        res = json.loads(path.read_text())
-        missing = [k for k in KEYS if k not in res] if isinstance(res, dict) else ["(not an object)"]
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise RunFileError(f"corrupt run file {str(path)!r} ({why(e)}): delete it to redo this run") from None
-    if missing:
-        raise RunFileError(f"corrupt run file {str(path)!r} (missing {', '.join(missing)}): delete it to redo this run")
-    return res
 
 
 def _run_job(job, prof, d: Path, device, previous=None) -> dict:
