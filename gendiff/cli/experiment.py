@@ -150,7 +150,8 @@ def _cmd_regime(args) -> int:
         check_output_dir(out, "--out")
     elif args.out is not None:
         raise UsageError("--out with --shard: a shard writes only run folders; aggregate with a plain run")
-    out = run_regime(args.profile, out=out, runs_dir=args.runs_dir, device=device, shard=args.shard)
+    out = run_regime(args.profile, out=out, runs_dir=args.runs_dir, device=device, shard=args.shard,
+                     progress=sys.stderr.isatty())                   # progress bars only on a terminal
     print(f"results written to {out}/" if out else f"shard {args.shard[0]}/{args.shard[1]} finished")
     return 0
 

@@ -226,22 +226,20 @@ def check(profile: str) -> RegimeProfile:
 
 
 def run_regime(profile: str = "regime", *, out=None, runs_dir="runs", device=None,
-               shard: tuple[int, int] = (0, 1)) -> Path | None:
-    """Run (or resume) the profile's jobs i, i+k, ...; without sharding also aggregate into `out`."""
+               shard: tuple[int, int] = (0, 1), progress: bool = False) -> Path | None:
+    """Run (or resume) the profile's jobs i, i+k, ... on the engine's job loop (`runner.run_jobs`); without
+    sharding also aggregate into `out`."""
     from .regime_results import write_outputs
     from .runfiles import job_seconds, resolve_device, write_timings
+    from .runner import run_jobs
     prof = check(profile)
     device = resolve_device(device)
     jobs = plan(prof)
-    i, k = shard
     root = Path(runs_dir) / "regime" / profile
-    t0, c0, before = time.perf_counter(), time.process_time(), torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        records = [run_job(j, prof, root, device) for j in jobs[i::k]]
-    finally:
-        torch.set_num_threads(before)
-    if k > 1:
+    t0, c0 = time.perf_counter(), time.process_time()
+    records = run_jobs(jobs, lambda job: run_job(job, prof, root, device), shard=shard, threads=THREADS,
+                       progress=progress, desc=f"regime {profile} runs")
+    if shard[1] > 1:
         return None
     out = Path(out or f"reports/experiments/{profile}")
     write_timings(out, f"gendiff experiment regime --profile {profile}", time.perf_counter() - t0,

@@ -201,6 +201,24 @@ def check_request(dataset: str, profile: str, dims, methods, seeds, shard, sched
     spec_check(SPECS[dataset], profile, dims, methods, seeds, shard, schedule)
 
 
+def run_jobs(jobs, run, *, shard: tuple[int, int] = (0, 1), threads: int | None = None, progress: bool = True,
+             desc: str = "runs") -> list[dict]:
+    """The one job loop: run(job) for jobs i, i+k, ... of `jobs` (shard = (i, k)), with `threads` torch threads
+    (restored afterwards, also on Ctrl-C: every finished job has stored its own files), a progress bar when
+    `progress`; returns the records (a job may return one record or a list)."""
+    i, k = shard
+    records, before = [], torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for job in tqdm(jobs[i::k], desc=desc, disable=not progress):
+            r = run(job)
+            records += r if isinstance(r, list) else [r]
+    finally:
+        torch.set_num_threads(before)
+    return records
+
+
 def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=None, seeds=None, out=None,
                    runs_dir="runs", device=None, progress=True, shard: tuple[int, int] = (0, 1),
                    schedule: str | None = None) -> Path | None:
@@ -216,16 +234,10 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     i, k = shard
     root = Path(runs_dir) / dataset / (profile + (f"-{schedule}" if schedule else ""))
     out = Path(out or default_out(dataset, profile, schedule))
-    records = []
-    t0, c0, before = time.perf_counter(), time.process_time(), torch.get_num_threads()
-    if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
-    try:
-        for c, n, s in tqdm(jobs[i::k], desc=f"{dataset} {profile} runs", disable=not progress):
-            r = run_one(dataset, c, n, s, prof, root, device, progress=progress, schedule=schedule or spec.schedule)
-            records += r if isinstance(r, list) else [r]
-    finally:
-        torch.set_num_threads(before)
+    t0, c0 = time.perf_counter(), time.process_time()
+    records = run_jobs(jobs, lambda job: run_one(dataset, *job, prof, root, device, progress=progress,
+                                                 schedule=schedule or spec.schedule),
+                       shard=shard, threads=spec.threads, progress=progress, desc=f"{dataset} {profile} runs")
     if k > 1:
         return None
     timing_files = [spec.run_dir(root, c, n, s) / "timing.json" for c, n, s in jobs]
