@@ -114,10 +114,7 @@ def experiment_index(out: Path) -> list[str]:
 
 def render_folder(folder: Path) -> list[Path]:
     """results.md and figures of one experiment folder from its results.json, by the kind of data."""
-    if json.loads((Path(folder) / "results.json").read_text())["settings"]["dataset"] == "regime":
-        from .regime_results import render
-    else:
-        from .results import render
+    from .results import render
     return render(folder)
 
 

@@ -5,9 +5,10 @@ METRIC_DIGITS significant digits, settings are those of the runs aggregated, no 
 then calls `render`.  `render(out)` rebuilds results.md and the figures from those files alone, which is what
 `gendiff report` does for every committed folder.  The tables and figures are chosen by the kind of data
 (`spec.Spec.kind`): vector data (cylinder, gaussian) below and in `vector_figures`, images (digits) in
-`image_results`; what both share (Welch verdicts, per-sampler records, provenance lines, JSON files, figure
-clean-up) is `tables`.  Figures of an earlier run that this one does not make are removed (except in vector
-folders without figure_data.json, whose histogram and loss figures cannot be redrawn and are kept).
+`image_results`, the regime profile (exact oracles across schedules) in `regime_results`; what they share
+(Welch verdicts, per-sampler records, provenance lines, JSON files, figure clean-up) is `tables`.  Figures of
+an earlier run that this one does not make are removed (except in vector folders without figure_data.json,
+whose histogram and loss figures cannot be redrawn and are kept).
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -89,6 +90,9 @@ def render(out: Path) -> list[Path]:
     data = json.loads((out / "results.json").read_text())
     if data["settings"]["dataset"] == image_results.DATASET:
         return image_results.render(out, data)
+    if data["settings"]["dataset"] == "regime":             # exact oracles across schedules and n
+        from . import regime_results
+        return regime_results.render(out)
     st, runs = data["settings"], runs_of(data)
     methods = st.get("methods") or sorted({r["method"] for r in runs}, key=lambda m: (m.startswith("oracle-"), m))
     fd = out / "figure_data.json"
