@@ -50,7 +50,8 @@ def _is_file(p: Path) -> bool:
         return False
 
 
-def _is_number(token: str) -> bool:
+def is_number(token: str) -> bool:
+    """Whether `token` reads as a float (a number where a file name or spec was expected)."""
     try:
         float(token)
     except ValueError:
@@ -91,13 +92,13 @@ def _read_text_table(text: str) -> tuple[list[str] | None, np.ndarray]:
     if not rows:
         raise ArrayFileError("it holds no numbers")
     names = None
-    if not any(_is_number(x) for x in rows[0]):
+    if not any(is_number(x) for x in rows[0]):
         names, rows = rows[0], rows[1:]
         if not rows:
             raise ArrayFileError(f"it has a header ({', '.join(names)}) but no rows")
     for r in rows:
         for x in r:
-            if not _is_number(x):
+            if not is_number(x):
                 raise ArrayFileError(f"{x!r} is not a real number")
     widths = {len(r) for r in rows}
     if len(widths) != 1 or (names is not None and widths != {len(names)}):

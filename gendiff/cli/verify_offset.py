@@ -18,15 +18,8 @@ from ._common import (UsageError, add_schedule_options, check_output_file, check
                       output_format, schedule_from_args, sigma0, write_output)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _parse_coef(spec: str, opt: str, column: str, beta, args):
+    from ..arrayfiles import is_number
     from ..schedules import read_column
     head, sep, rest = spec.partition(":")
     if sep and head.lower() == "const" and head != "const":
@@ -39,7 +32,7 @@ def _parse_coef(spec: str, opt: str, column: str, beta, args):
         if not math.isfinite(w):
             raise UsageError(f"{opt}: {spec!r} is not finite (use const:W with a finite W)")
         return w
-    if _is_number(spec):
+    if is_number(spec):
         raise UsageError(f"{opt} {spec!r} is a number, not a file: did you mean const:{spec}?")
     with option(opt):
         values, table_beta = read_column(spec, what=f"{'input' if opt == '--input-coef' else 'target'} coefficient",
