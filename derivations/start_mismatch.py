@@ -26,6 +26,12 @@ process gives z_t = w_t·(g_1, g_2, g_3) in law with g ~ N(0, I_3), so Var z_t =
     whitened flow extrapolates x̂_0 with weight ω = h/(2h'), h = ℓ_s - ℓ_t, h' = ℓ_t - ℓ_p, ℓ = (log ᾱ - log C)/2:
     z_s = a z_t + b z_p, a = k + (√ᾱ_s - k√ᾱ_t)(1+ω) g_0(t), b = -(√ᾱ_s - k√ᾱ_t) ω g_0(p), k = √(C_s/C_t),
     a linear recursion in (z_t, z_p); ω = 0 (first jump, last jump to s = 0) gives the whitened jump.
+(e) The samplers' refusal threshold (gendiff.starts.check_prior_start, tolerance τ): base's ρ(n) increases in n
+    (dρ/dn = ᾱ_T V/σ_0² > 0) and reaches 1 + τ at n_max = σ_0²(τ + ᾱ_T)/(ᾱ_T V), so ρ ≤ 1 + τ exactly for
+    n ≤ n_max: a statement about ᾱ_T = ∏(1-β_t) and n.  The proposed ρ(n) increases too and stays below its
+    limit (lim - ρ = ᾱ_T σ_0²(V + σ_c²)/(σ_c²(σ_0² + nσ_c²)) > 0), so it never exceeds 1 + τ where ᾱ_T V/σ_c² ≤ τ.
+    With the prior start, deterministic jumps give Var_gen/Var_data = (S_0/|w_T|²) ∏ cos² ≤ 1/ρ (part b), for
+    every grid.
 """
 from __future__ import annotations
 
@@ -52,6 +58,7 @@ Ns = sp.Symbol("N_s", nonnegative=True)                      # n σ_c² of the s
 ab_p = sp.Symbol(r"\bar{\alpha}_p", positive=True)            # ᾱ at the previous grid step p > t
 c_p = sp.Symbol("c_p", real=True)
 om, g0p, zp = sp.symbols("omega g_0p z_p", real=True)         # 2M weight, gain at p, z at p
+tau = sp.Symbol("tau", positive=True)                        # refusal tolerance: ρ ≤ 1 + τ
 
 
 def cvar(ab, c):
@@ -91,6 +98,11 @@ def statements() -> dict[str, sp.Expr]:
         "slope_offset": (abar_T * V + (1 - abar_T) * w_off**2 * sigma_c**2) / sigma0**2,
         "lim_ratio_proposed": 1 + abar_T * V / sigma_c**2,
         "lim_kl_proposed": (abar_T * V / sigma_c**2 - sp.log(1 + abar_T * V / sigma_c**2)) / 2,
+        # (e)
+        "n_max_base": sigma0**2 * (tau + abar_T) / (abar_T * V),
+        "dratio_proposed_dn": abar_T * sigma0**2 * (V + sigma_c**2) / (sigma0**2 + n * sigma_c**2)**2,
+        "gap_proposed": abar_T * sigma0**2 * (V + sigma_c**2) / (sigma_c**2 * (sigma0**2 + n * sigma_c**2)),
+        "det_bound": 1 / rho,
         # (b)
         "wsq": wsq_t,
         "gain_x0": sp.sqrt(ab_t) * lam / wsq_t,
@@ -196,6 +208,18 @@ def derive(perturb: Perturb | None = None, **_):
         Step("n → ∞: proposed ρ → 1 + ᾱ_T V/σ_c² (bounded)", sp.limit(st["ratio_proposed"].subs(on_n), n, sp.oo),
              st["lim_ratio_proposed"]),
         Step("n → ∞: proposed KL → its bounded limit", kl(st["lim_ratio_proposed"]), st["lim_kl_proposed"]),
+    ]
+    # (e) the refusal threshold
+    rb_n, rp_n = st["ratio_base"].subs(lam, n * V), st["ratio_proposed"].subs(on_n)
+    sol = sp.solve(sp.Eq(rb_n, 1 + tau), n)
+    steps += [
+        Step("base: ρ(n) = 1 + τ has the one root n_max", sol[0] if len(sol) == 1 else sp.nan, st["n_max_base"]),
+        Step("base: dρ/dn = ᾱ_T V/σ_0² > 0 (ρ increases: ρ ≤ 1 + τ ⇔ n ≤ n_max)", sp.diff(rb_n, n), st["slope_base"]),
+        Step("proposed: dρ/dn = ᾱ_T σ_0²(V + σ_c²)/(σ_0² + nσ_c²)² > 0", sp.diff(rp_n, n), st["dratio_proposed_dn"]),
+        Step("proposed: lim - ρ(n) = ᾱ_T σ_0²(V + σ_c²)/(σ_c²(σ_0² + nσ_c²)) > 0 (ρ below its limit for every n)",
+             st["lim_ratio_proposed"] - rp_n, st["gap_proposed"]),
+        Step("prior start, ρ = |w_T|²/S_0: S_0/|w_T|² = 1/ρ, the bound on Var_gen/Var_data of every deterministic "
+             "grid (product form, ∏ cos² ≤ 1)", st["start_scaling"].subs(S0, st["wsq"] / rho), st["det_bound"]),
     ]
     # (b) jumps
     wt, ws = wvec(ab_t, c_t), wvec(ab_s, c_s)
@@ -310,10 +334,11 @@ def derive(perturb: Perturb | None = None, **_):
 def reference():
     """Generated functions (name, arguments, docstring, statements, substitutions) for derivations/codegen.py."""
     S = {k: sp.Symbol(k, real=True) for k in "abar_t abar_s abar_p c_t c_s c_p lam N Ns sigma0 g0 g0p gxi rho d2 "
-         "k omega".split()}
+         "k omega abar_T V tau".split()}
     sub = {ab_t: S["abar_t"], ab_s: S["abar_s"], ab_p: S["abar_p"], c_t: S["c_t"], c_s: S["c_s"], c_p: S["c_p"],
            lam: S["lam"], Nx: S["N"], Ns: S["Ns"], sigma0: S["sigma0"], g0: S["g0"], g0p: S["g0p"], gxi: S["gxi"],
-           rho: S["rho"], d2: S["d2"], kk: S["k"], om: S["omega"]}
+           rho: S["rho"], d2: S["d2"], kk: S["k"], om: S["omega"], abar_T: S["abar_T"], V: S["V"],
+           tau: S["tau"]}
     st = statements()
     return [
         ("start_mismatch_wsq", "abar_t, c_t, lam, N, sigma0",
@@ -336,6 +361,9 @@ def reference():
         ("start_mismatch_w2m_coefs", "abar_t, abar_s, k, omega, g0, g0p",
          "(a, b): z_s = a z_t + b z_p for the whitened 2M jump, k = √(C_s/C_t) (result 'start_mismatch').",
          [st["w2m_zt"], st["w2m_zp"]], sub),
+        ("start_mismatch_n_max_base", "abar_T, V, sigma0, tau",
+         "n_max = σ_0²(τ + ᾱ_T)/(ᾱ_T V): base's start ratio ρ ≤ 1 + τ exactly for n ≤ n_max (result "
+         "'start_mismatch').", [st["n_max_base"]], sub),
         ("start_mismatch_kl", "rho, d2",
          "KL(N(δ, ρ v) ‖ N(0, v)) = (ρ - 1 - log ρ + d²)/2, d² = δ²/v (result 'start_mismatch').", [st["kl"]], sub),
     ]

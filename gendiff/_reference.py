@@ -232,6 +232,11 @@ def start_mismatch_w2m_coefs(abar_t, abar_s, k, omega, g0, g0p):
     return g0*(torch.sqrt(abar_s) - torch.sqrt(abar_t)*k)*(omega + 1) + k, g0p*omega*(-torch.sqrt(abar_s) + torch.sqrt(abar_t)*k)
 
 
+def start_mismatch_n_max_base(abar_T, V, sigma0, tau):
+    """n_max = σ_0²(τ + ᾱ_T)/(ᾱ_T V): base's start ratio ρ ≤ 1 + τ exactly for n ≤ n_max (result 'start_mismatch')."""
+    return torch.pow(sigma0, 2)*(abar_T + tau)/(V*abar_T)
+
+
 def start_mismatch_kl(rho, d2):
     """KL(N(δ, ρ v) ‖ N(0, v)) = (ρ - 1 - log ρ + d²)/2, d² = δ²/v (result 'start_mismatch')."""
     return (1/2)*d2 + (1/2)*rho - 1/2*torch.log(rho) - 1/2

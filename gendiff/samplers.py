@@ -3,7 +3,10 @@
 all served by one loop, :func:`sample`.
 
 `model(x_t, t)` returns the ε-target estimate (pred='eps') or v (pred='v'); `t` is 1-based (B,).
-Every sampler starts at t = T from x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) = `xi_start` (start="prior"), or from
+Every sampler starts at t = T from x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) = `xi_start` (start="prior"; the default
+start="auto" is the same after :func:`gendiff.starts.check_prior_start`, which refuses with one line where that
+start misses the forward law at T by more than 10 % in the brightness coordinate, e.g. base at SD's
+scaled_linear beyond n = 67 per channel [start_mismatch.n_max_base]), or from
 `start.draw(shape, tables, xi_start, generator=, device=, dtype=)` (e.g. a signal-leak start), or at the given
 `x_T` (at step `t_start` ≤ T); it turns the network output into (x̂_0, ξ̂) = (E[x_0 | x_t], E[ξ | x_t]) with
 :func:`gendiff.estimates.split_output` [result 'xi_posterior'], and adds no noise at its last step.
@@ -28,6 +31,7 @@ import torch
 from .estimates import PREDICTIONS, split_output
 from .jumps import ddim_step, dpm2m_step, whitened2m_step, whitened_step
 from .sampler_grids import SPACINGS, auto_grid, auto_rule, check_grid, logsnr_grid, timesteps
+from .starts import check_prior_start
 from .tables import Tables, extract
 from .xi import Dirac, XiFamily
 
@@ -49,12 +53,14 @@ def _start(shape, tables: Tables, xi_start: XiFamily, start, generator, device, 
             raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {tuple(shape)}")
         return x_T.to(device=device, dtype=dtype)
     if isinstance(start, str):
-        if start != "prior":
-            raise ValueError(f"start must be 'prior' or an object with a draw method, got {start!r}")
+        if start not in ("auto", "prior"):
+            raise ValueError(f"start must be 'auto', 'prior' or an object with a draw method, got {start!r}")
+        if start == "auto":
+            check_prior_start(tables, xi_start, shape)
         xi = xi_start.sample(shape, generator=generator, device=device, dtype=dtype)
         return xi + tables.sigma0 * torch.randn(shape, generator=generator, device=device, dtype=dtype)
     if not callable(getattr(start, "draw", None)):
-        raise TypeError(f"start must be 'prior' or an object with a draw method, got {type(start).__name__}")
+        raise TypeError(f"start must be 'auto', 'prior' or an object with a draw method, got {type(start).__name__}")
     x = start.draw(tuple(shape), tables, xi_start, generator=generator, device=device, dtype=dtype)
     if tuple(x.shape) != tuple(shape):
         raise ValueError(f"start.draw returned shape {tuple(x.shape)}, expected {tuple(shape)}")
@@ -80,7 +86,7 @@ def _per_jump(eta, J):
 @torch.no_grad()
 def sample(model, shape, tables: Tables, xi_start: XiFamily, *, grid, rule: str = "ddim", eta=0.0,
            first_rule: str | None = None, first_eta: float | None = None, t_start: int | None = None,
-           start="prior", pred: str = "eps", generator=None, device=None, dtype=torch.float32, progress: bool = False,
+           start="auto", pred: str = "eps", generator=None, device=None, dtype=torch.float32, progress: bool = False,
            x_T=None, stock_update: bool = False, noise=None):
     """The one sampling loop: jumps grid[0] → grid[1] → ... → grid[-1] → 0 with one network call per grid step.
 
@@ -144,7 +150,7 @@ def sample(model, shape, tables: Tables, xi_start: XiFamily, *, grid, rule: str 
 
 
 def ancestral(model, shape, tables: Tables, xi_start: XiFamily, *, pred: str = "eps", generator=None,
-              device=None, dtype=torch.float32, progress: bool = False, x_T=None, start="prior",
+              device=None, dtype=torch.float32, progress: bool = False, x_T=None, start="auto",
               t_start: int | None = None, noise=None):
     """Ancestral sampling (Algorithm 2 of Ho et al. 2020, generalised) from x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ).
 
@@ -179,7 +185,7 @@ def _rule_for(rule, tables, xi_start, stock_update, multistep, etas_positive):
 def ddim(model, shape, tables: Tables, xi_start: XiFamily, *, steps: int = 50, eta=0.0,
          spacing: str = "trailing", pred: str = "eps", generator=None, device=None, dtype=torch.float32,
          progress: bool = False, x_T=None, stock_update: bool = False, rule: str = "auto",
-         first_rule: str | None = None, first_eta: float | None = None, grid=None, start="prior",
+         first_rule: str | None = None, first_eta: float | None = None, grid=None, start="auto",
          t_start: int | None = None, noise=None):
     """Generalized DDIM (Song et al. 2021, §4.1 with ξ): first-order jumps on `timesteps(T, steps, spacing)`
     (or `spacing='logsnr'` / 'auto', or the given `grid`), which starts at t = T; the last jump goes to s = 0.
@@ -201,7 +207,7 @@ def ddim(model, shape, tables: Tables, xi_start: XiFamily, *, steps: int = 50, e
 
 def dpm_solver_2m(model, shape, tables: Tables, xi_start: XiFamily, *, steps: int = 20, spacing: str = "auto",
                   pred: str = "eps", generator=None, device=None, dtype=torch.float32, progress: bool = False,
-                  x_T=None, stock_update: bool = False, rule: str = "auto", grid=None, start="prior",
+                  x_T=None, stock_update: bool = False, rule: str = "auto", grid=None, start="auto",
                   t_start: int | None = None, noise=None):
     """DPM-Solver++(2M) (Lu et al. 2022, data-prediction multistep, "midpoint" form) generalized with ξ.
 

@@ -17,15 +17,77 @@ detail) get no signal, so their variance is σ_0²(1-ᾱ_T) rather than the forw
 Shapes: (B, n) is one channel of n components; (B, C, H, W) has C channels of n = H·W components.
 Randomness: u first, then ξ, then ε, all from `generator`.
 
+The samplers' default `start="auto"` is the prior start after :func:`check_prior_start`: it refuses where the
+prior's brightness variance S_0 = σ_0² + N (N = n σ_c² of q(ξ), 0 for dirac) misses the forward law's |w_T|²
+by more than the factor 1 + τ, τ = `START_TOLERANCE`, for data of Var(L_avg) = `ASSUMED_DATA_VAR` (uniform
+brightness on [-1, 1]; the data are unknown to a sampler).  For base that is exactly n > n_max =
+σ_0²(τ + ᾱ_T)/(ᾱ_T V) per channel [start_mismatch.n_max_base]: linear (β_T = 0.02, T = 1000) n_max ≈ 7400,
+SD's scaled_linear n_max ≈ 67 (so 64×64 latents are refused); the proposed start is never refused where
+ᾱ_T V/σ_c² ≤ τ [start_mismatch.gap_proposed]; zero terminal SNR never.  Where it refuses, deterministic
+samplers would keep at most 1/ρ of the brightness variance [start_mismatch.det_bound].  `start="prior"`
+samples the model as trained without the check.
+
 Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
 """
 from __future__ import annotations
 
 import torch
 
+from . import _reference as R
 from .errors import InputError
+from .sampler_grids import xi_direction_variance
 from .tables import Tables
-from .xi import XiFamily
+from .xi import Dirac, XiFamily
+
+START_TOLERANCE = 0.1          # τ: the prior start is refused where ρ = |w_T|²/S_0 lies outside [1/(1+τ), 1+τ]
+ASSUMED_DATA_VAR = 1.0 / 3.0   # Var(L_avg(x_0)) the check assumes: uniform brightness on [-1, 1]
+
+
+def channel_size(shape) -> int:
+    """n, the components per channel: shape[1] of (B, n), H·W of (B, C, H, W) (the product of shape[2:])."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2:
+        raise InputError(f"shape must be (B, n) or (B, C, ...), got {shape}")
+    n = 1
+    for s in shape[1:] if len(shape) == 2 else shape[2:]:
+        n *= s
+    return n
+
+
+def prior_start_ratio(tables: Tables, xi_family: XiFamily, shape, data_var: float = ASSUMED_DATA_VAR) -> float:
+    """ρ = |w_T|²/S_0 of the brightness coordinate for the prior start N(ξ, σ_0² I) [start_mismatch: var_forward,
+    start_base, start_proposed]: |w_T|² = ᾱ_T n V + c_T² N + σ_0²(1-ᾱ_T), S_0 = σ_0² + N, N = the ξ variance
+    along the brightness direction (`xi_direction_variance`), in float64 from the tables."""
+    n = channel_size(shape)
+    N = xi_direction_variance(xi_family, shape)
+    f64 = lambda v: torch.as_tensor(v, dtype=torch.float64)  # noqa: E731
+    ab, cT = tables.alpha_bar[-1].double().cpu(), tables.c[-1].double().cpu()
+    wsq = R.start_mismatch_wsq(ab, cT, f64(n * data_var), f64(N), f64(tables.sigma0)).item()
+    return wsq / (tables.sigma0**2 + N)
+
+
+def check_prior_start(tables: Tables, xi_family: XiFamily, shape) -> None:
+    """InputError (one line: cause, figures, remedies) where the prior start misses the forward law at t = T by
+    more than 1 + τ (module docstring); nothing for families whose covariance the check does not know."""
+    N = xi_direction_variance(xi_family, shape)
+    if N != N:                      # NaN: a family without a known structure
+        return
+    rho = prior_start_ratio(tables, xi_family, shape)
+    tau = START_TOLERANCE
+    if 1 / (1 + tau) <= rho <= 1 + tau:
+        return
+    n, ab = channel_size(shape), float(tables.alpha_bar[-1])
+    where = ""
+    if isinstance(xi_family, Dirac) and ab > 0:
+        f64 = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+        n_max = R.start_mismatch_n_max_base(f64(ab), f64(ASSUMED_DATA_VAR), f64(tables.sigma0), f64(tau)).item()
+        where = f", refused above n_max = {n_max:.0f} [start_mismatch.n_max_base]"
+    raise InputError(
+        f"start='auto': the prior start N(ξ, σ_0² I) misses the forward law at t = T: ρ = |w_T|²/S_0 = {rho:.3g} "
+        f"outside [{1 / (1 + tau):.3g}, {1 + tau:.3g}] for data with Var(L_avg) = 1/3 (ᾱ_T = {ab:.3g}, n = {n} per channel{where}), so "
+        f"deterministic samplers keep at most 1/ρ = {1 / rho:.2f} of the brightness variance "
+        f"[start_mismatch.det_bound]; pass start=SignalLeak.fit(x0) (the fix for a model trained without ξ), or "
+        f"start='prior' to sample the model as trained")
 
 
 def channel_brightness(x: torch.Tensor) -> torch.Tensor:

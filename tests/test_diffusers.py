@@ -422,5 +422,5 @@ def test_core_accepts_per_channel_images():
     loss = training_loss(model, torch.randn(4, 3, 4, 4, generator=g), tb, fam, generator=g)
     assert torch.isfinite(loss)
     for sampler, kw in ((ancestral, {}), (ddim, dict(steps=5))):
-        x = sampler(model, (2, 3, 4, 4), tb, fam, generator=torch.Generator().manual_seed(1), **kw)
+        x = sampler(model, (2, 3, 4, 4), tb, fam, generator=torch.Generator().manual_seed(1), start="prior", **kw)
         assert x.shape == (2, 3, 4, 4) and torch.isfinite(x).all()

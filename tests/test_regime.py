@@ -145,7 +145,7 @@ def _run(m, sampler, model, generator, n, x_T=None, size=M):
     kind, steps = parse_sampler(sampler, m.tables.T)
     if x_T is None and m.start != "prior":
         x_T = m.start.draw((size, n), m.tables, m.xi_start, generator=generator, dtype=torch.float64)
-    kw = dict(pred=m.pred, generator=generator, dtype=torch.float64, x_T=x_T)
+    kw = dict(pred=m.pred, generator=generator, dtype=torch.float64, x_T=x_T, start="prior")   # the method's start
     if kind == "ancestral":
         return ancestral(model, (size, n), m.tables, m.xi_start, **kw)
     if kind == "dpm2m":
@@ -259,7 +259,8 @@ def test_cylinder_oracle_within_stated_factor(one_thread):
         g = torch.Generator().manual_seed(1)
         x_T = None if m.start == "prior" else m.start.draw((2000, n), m.tables, m.xi_start, generator=g,
                                                             dtype=torch.float64)
-        x = ddim(o, (2000, n), m.tables, m.xi_start, steps=10, pred=m.pred, generator=g, dtype=torch.float64, x_T=x_T)
+        x = ddim(o, (2000, n), m.tables, m.xi_start, steps=10, pred=m.pred, generator=g, dtype=torch.float64, x_T=x_T,
+                 start="prior")
         meas = float(channel_brightness(x)[:, 0].var()) / V
         pred = predict(m, "ddim-10", n=n, data_var=V)["var_ratio"]
         if spec == "offset-w0.3":

@@ -37,6 +37,9 @@ def test_proved(proved):
     ("step_var", lambda e: sm.kk**2 * sm.Vt),                             # noise forgotten (t ≥ 2)
     ("cs_gap", lambda e: sp.Add(*e.args[:-1])),                           # one of Lagrange's three squares missing
     ("lim_ratio_proposed", lambda e: 1 + abar_T * sm.V / sigma0**2),      # σ_0² where σ_c² belongs
+    ("n_max_base", lambda e: sigma0**2 * sm.tau / (abar_T * sm.V)),       # threshold from 1 + r, -ᾱ_T dropped
+    ("n_max_base", lambda e: sm.tau / (abar_T * sm.V)),                   # σ_0² forgotten
+    ("gap_proposed", lambda e: e.subs(sm.V, 0)),                          # data term dropped from the gap
 ])
 def test_structural_mistakes_rejected(statement, change):
     assert not sm.derive(perturb={statement: change}).proved
@@ -121,3 +124,15 @@ def test_generated_whitened_functions_equal_statements():
         a, b = R.start_mismatch_w2m_coefs(T(at), T(as_), T(k), T(om), T(g0), T(g0p))
         assert abs(a.item() - float(st["w2m_zt"].subs(sub))) <= 1e-12
         assert abs(b.item() - float(st["w2m_zp"].subs(sub))) <= 1e-12
+
+
+def test_generated_threshold_equals_statement_and_bounds_the_ratio():
+    """start_mismatch_n_max_base against SymPy, and ρ(n) of ratio_base on either side of it (1 + τ crossed)."""
+    st = sm.statements()
+    T = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    for ab, V, s0, tau in ((4.036e-5, 1 / 3, 1.0, 0.1), (0.00466, 0.2, 0.7, 0.05), (0.3, 1.0, 2.0, 0.5)):
+        want = float(st["n_max_base"].subs({abar_T: ab, sm.V: V, sigma0: s0, sm.tau: tau}))
+        got = R.start_mismatch_n_max_base(T(ab), T(V), T(s0), T(tau)).item()
+        assert abs(got - want) <= 1e-12 * want
+        rho = lambda n: float(st["ratio_base"].subs({abar_T: ab, sm.lam: n * V, sigma0: s0}))  # noqa: E731
+        assert rho(got * 0.999) < 1 + tau < rho(got * 1.001)

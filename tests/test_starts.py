@@ -196,7 +196,8 @@ def test_signal_leak_removes_the_mismatch_by_monte_carlo(one_thread):
     pred = var_ratio_ddim(law, grid, S0) * V
     chi2_variance(L, pred, mean=0.0, alpha=ALPHA / 2, what="signal-leak start")
     assert abs(pred / V - 1) < 0.03
-    prior = ddim(oracle, (M, n), base.tables, base.xi_start, steps=100, generator=g, dtype=torch.float64)
+    prior = ddim(oracle, (M, n), base.tables, base.xi_start, steps=100, generator=g, dtype=torch.float64,
+                 start="prior")
     Lp = channel_brightness(prior)[:, 0]
     with pytest.raises(CheckFailed):
         chi2_variance(Lp, pred, mean=0.0, alpha=ALPHA / 2, what="prior start")

@@ -35,8 +35,10 @@ from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, Sch
 from diffusers.utils.torch_utils import randn_tensor
 
 from ..diffusion import q_sample, target_eps, v_from_eps
+from ..errors import InputError
 from ..samplers import timesteps as step_grid
 from ..schedules import ScheduleError
+from ..starts import check_prior_start
 from ..tables import build_tables
 from ..xi import make_xi
 from .diffusers_config import (BETA_SCHEDULES, FAMILIES, PREDICTION_TYPES, _int, betas_from_config,  # noqa: F401
@@ -174,14 +176,20 @@ class GeneralizedSchedulerBase(SchedulerMixin, ConfigMixin):
 
     # --- sampling side --------------------------------------------------------------------------------
 
-    def initial_latents(self, shape, generator=None, device=None, dtype=torch.float32, start=None) -> torch.Tensor:
+    def initial_latents(self, shape, generator=None, device=None, dtype=torch.float32, start="auto") -> torch.Tensor:
         """x_T ~ N(ξ, σ_0² I), ξ ~ q(ξ) (ξ first, then ε, from `generator`): the start of sampling; or
         `start.draw(shape, tables, xi_family, generator=, device=, dtype=)` where a start object is given.
+        start='auto' (default) refuses where the prior start misses the forward law at t = T
+        (:func:`gendiff.starts.check_prior_start` [start_mismatch.n_max_base]); start='prior' skips the check.
 
         Pipelines start from randn(shape)·init_noise_sigma; pass these as `latents=` (init_noise_sigma is 1)
         or run the denoising loop yourself (see the README) where a pipeline takes no latents.
         """
-        if start is not None:
+        if start is None or start == "auto":
+            check_prior_start(self.tables, self.xi_family, shape)
+        elif start != "prior":
+            if not callable(getattr(start, "draw", None)):
+                raise InputError(f"start must be 'auto', 'prior' or an object with a draw method, got {start!r}")
             return start.draw(tuple(shape), self.tables, self.xi_family, generator=generator, device=device,
                               dtype=dtype)
         xi = self.sample_xi(shape, generator=generator, device=device, dtype=dtype)
