@@ -195,3 +195,58 @@ def test_image_job_resumes_on_stored_weights_like_the_vector_job(tmp_path, monke
     with pytest.raises(AssertionError, match="retrained"):
         runner.run_one("digits", "base", 64, 0, prof, tmp_path / "fresh", "cpu", progress=False)
     assert not (tmp_path / "fresh").exists()
+
+
+def test_upsampled_images_pool_back_to_the_8x8_images():
+    """size = 16 repeats every pixel 2×2 before the same shift and clip: the nearest and the average-pooled
+    views are the 8×8 images exactly, so L_avg and the near-extreme fraction are unchanged."""
+    x8, lab8 = make_images("test")
+    x16, lab16 = make_images("test", size=16)
+    assert x16.shape == (1000, 1, 16, 16) and torch.equal(lab16, lab8)
+    assert torch.equal(x16[..., ::2, ::2], x8) and torch.equal(x16[..., 1::2, 1::2], x8)
+    assert torch.allclose(torch.nn.functional.avg_pool2d(x16, 2), x8, atol=1e-15)
+    assert extreme_fraction(x16) == extreme_fraction(x8)
+    for bad in (12, 4, 16.0, True):
+        with pytest.raises(ValueError, match="multiple of 8"):
+            make_images("test", size=bad)
+
+
+def test_digit_scores_pool_upsampled_images_to_8x8():
+    d, lab = digits("test")
+    up = d.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    s8, s16 = digit_scores(d, lab), digit_scores(up, lab)
+    assert s16 == pytest.approx(s8, abs=1e-9)
+
+
+def test_brightness16_profile_and_its_folder():
+    from gendiff.experiments.spec import default_out
+    prof = D.PROFILES["brightness16"]
+    assert (prof.size, prof.schedule, prof.dims) == (16, "scaled_linear", (256,))
+    assert prof.methods == ("base", "base-signal-leak", "proposed-sc1", "zero-snr")
+    assert samplers_for(prof, "base-signal-leak") == ["ddim-50", "dpm2m-20"]
+    assert default_out("digits", "brightness16") == "reports/experiments/digits-brightness16"
+    assert default_out("digits", "brightness16", "scaled_linear") == "reports/experiments/digits-brightness16"
+    assert default_out("digits", "brightness16", "linear") == "reports/experiments/digits-brightness16-linear"
+
+
+def test_image_engine_fits_the_signal_leak_on_the_training_images(tmp_path, monkeypatch):
+    """base-signal-leak on images: the engine fits SignalLeak on the training split (not the held-out one) and
+    samples 16×16 images from it, on the profile's own schedule."""
+    from gendiff.experiments.spec import Profile
+    from gendiff.starts import channel_brightness
+    seen = {}
+    real = runner.build_method
+
+    def spy(cfg, T, **kw):
+        seen[cfg] = kw
+        return real(cfg, T, **kw)
+    monkeypatch.setattr(runner, "build_method", spy)
+    prof = Profile(dims=(256,), size=16, schedule="scaled_linear", seeds=1, steps=2, batch=8, T=20, n_gen=8,
+                   n_test=8, ch=4, methods=("base-signal-leak",), samplers=("ddim-2",), ancestral=False)
+    recs = runner.run_one("digits", "base-signal-leak", 256, 0, prof, tmp_path, "cpu", progress=False,
+                          schedule="scaled_linear")
+    kw = seen["base-signal-leak"]
+    L = channel_brightness(make_images("train", size=16)[0]).double()
+    assert kw["schedule"] == "scaled_linear" and kw["image"]
+    assert torch.allclose(kw["leak"].mean, L.mean(0)) and torch.allclose(kw["leak"].var, L.var(0))
+    assert [r["sampler"] for r in recs] == ["ddim-2"] and len(recs[0]["grid"][0]) == 256

@@ -28,6 +28,9 @@ IMAGE_PROFILES = {
     "quick": "base and proposed-sc1, 2 seeds, 300 steps, ddim-50: about 1.5 min, 74 CPU-seconds",
     "full": "6 methods, 3 seeds, 1000 steps, ancestral-1000 and ddim-50: 2062 CPU-seconds (2750 s of training "
             "wall time on the busy 2-core machine)",
+    "brightness16": "digits upsampled to 16×16 (n = 256) on scaled_linear: base, base-signal-leak, proposed-sc1, "
+                    "zero-snr, 3 seeds, 1000 steps, ddim-50 and dpm2m-20 (times: timings.json of "
+                    "reports/experiments/digits-brightness16)",
 }
 DATASETS = {"cylinder": ("points on a cylinder around the brightness axis in R^n", VECTOR_PROFILES),
             "gaussian": ("a correlated Gaussian with a strong brightness component in R^n", VECTOR_PROFILES),
@@ -107,7 +110,7 @@ def register(sub) -> None:
                             "largest n would not fit into the available memory is refused"
                             if profiles is VECTOR_PROFILES else argparse.SUPPRESS)
         d.add_argument("--methods", type=name_list, default=None, metavar="M,M,...",
-                       help="comma-separated: base, offset-w<W>, proposed-sc<S>, zero-snr"
+                       help="comma-separated: base, offset-w<W>, proposed-sc<S>, zero-snr, base-signal-leak"
                             + (", oracle-<one of these>" if profiles is VECTOR_PROFILES else "")
                             + " (default: the profile's methods and sweeps)")
         d.add_argument("--schedule", default=None, choices=["linear", "scaled_linear", "cosine"],

@@ -71,7 +71,7 @@ def _seed(*parts) -> int:
 
 
 def score(x: torch.Tensor, ref: torch.Tensor) -> dict:
-    """Every metric of one generated set x against held-out images ref (both (B, 1, 8, 8) float64)."""
+    """Every metric of one generated set x against held-out images ref (both (B, 1, H, W) float64)."""
     m2, bw = mmd(x.flatten(1), ref.flatten(1))
     out = {"w1_brightness": w1_brightness(x, ref), "mmd": m2, "mmd_bandwidth": bw, **extreme_fraction(x),
            **digit_scores(x)}
@@ -90,7 +90,7 @@ class ImageJob:
 
     @staticmethod
     def data(dataset, n, prof, split):
-        x = make_images(split)[0]
+        x = make_images(split, size=prof.size)[0]
         return x[: prof.n_test] if split == "test" else x
 
     @staticmethod
@@ -115,7 +115,7 @@ class ImageJob:
         for s in names:
             gen = torch.Generator(device=device).manual_seed(_seed(cfg, seed, s))
             t0, c0 = time.perf_counter(), time.process_time()
-            x = sample(s, model, (prof.n_gen, 1, 8, 8), method, generator=gen, device=device, progress=progress)
+            x = sample(s, model, (prof.n_gen, 1, prof.size, prof.size), method, generator=gen, device=device, progress=progress)
             t_wall, t_cpu = time.perf_counter() - t0, time.process_time() - c0
             if not torch.isfinite(x).all():
                 raise FloatingPointError(f"digits {cfg} seed={seed} {s}: sampler produced non-finite values")

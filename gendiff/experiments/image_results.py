@@ -37,10 +37,10 @@ HIGHER_IS_BETTER = ("digit_conf", "digit_is")
 TESTED = ("w1_brightness", "frac_error", "mmd", "digit_conf")
 
 
-def reference(n: int) -> dict:
+def reference(n: int, size: int = 8) -> dict:
     """The data's own values: held-out fractions and digit scores, and the floor of W1/MMD (train vs held-out)."""
-    ref, lab = (v[:n] for v in I.make_images("test"))
-    other = I.make_images("train")[0][:n]
+    ref, lab = (v[:n] for v in I.make_images("test", size=size))
+    other = I.make_images("train", size=size)[0][:n]
     m2, _ = mmd(other.flatten(1), ref.flatten(1))
     return {**I.extreme_fraction(ref), **digit_scores(ref, lab), "w1_brightness_floor": w1_brightness(other, ref),
             "mmd_floor": m2}
@@ -57,10 +57,10 @@ def aggregate(records: list[dict], *, profile: str, prof, device: str, dataset=N
     the data's own values; histograms summed over seeds and the sample grids of seed 0."""
     records = sorted(records, key=lambda r: (r["sampler"], r["method"], r["seed"]))
     samplers = [s for s in prof.samplers if any(r["sampler"] == s for r in records)]
-    ref = {k: significant(v) for k, v in reference(prof.n_test).items()}
+    ref = {k: significant(v) for k, v in reference(prof.n_test, prof.size).items()}
     params = records[0]["params"]
     settings = {"dataset": DATASET, "profile": profile, "schedule": records[0]["schedule"], "T": prof.T,
-                "dims": [64], "seeds": prof.seeds, "steps": prof.steps, "batch": prof.batch, "n_generated": prof.n_gen,
+                "dims": [prof.size**2], **({"size": prof.size} if prof.size != 8 else {}), "seeds": prof.seeds, "steps": prof.steps, "batch": prof.batch, "n_generated": prof.n_gen,
                 "n_test": prof.n_test, "model": f"UNet ch={prof.ch} ({params} parameters)", "prediction": "v",
                 "optimizer": "Adam lr=1e-3, clip 1", "samplers": samplers, "contrast": I.CONTRAST,
                 "brightness_range": I.BRIGHTNESS_RANGE, "extreme_threshold": I.EXTREME,
@@ -105,8 +105,10 @@ def _header(out, st, samplers, ref):
             "scikit-learn's bundled 8×8 digits d (grey levels 0..16 → d = g/8 − 1 ∈ [−1, 1]), each shifted by a "
             "global brightness: x = clip(c·(d − L_avg(d)) + u, −1, 1), c = {c}, u ~ U[−{b}, {b}]. Fixed-seed split "
             "of the digits: {nt} test digits × {td} brightnesses = held-out images, the other 1297 digits × {rd} "
-            "brightnesses = 10 376 training images. Near-black / near-white: L_avg < −0.8 / > 0.8."
-            ).format(p=st["profile"], c=I.CONTRAST, b=I.BRIGHTNESS_RANGE, nt=I.N_TEST_DIGITS, td=I.TEST_DRAWS,
+            "brightnesses = 10 376 training images.{up} Near-black / near-white: L_avg < −0.8 / > 0.8."
+            ).format(up="" if st.get("size", 8) == 8 else f" Every digit is upsampled to {st['size']}×{st['size']} "
+                     f"(each pixel repeated {(st['size'] // 8)**2} times, n = {st['size']**2}) before the shift; "
+                     "digit-likeness is scored on the images average-pooled back to 8×8.",p=st["profile"], c=I.CONTRAST, b=I.BRIGHTNESS_RANGE, nt=I.N_TEST_DIGITS, td=I.TEST_DRAWS,
                      rd=I.TRAIN_DRAWS)
     model = ("**Model**: compact UNet (`unet.py`, width {ch}/{ch2}, {params} parameters), v-prediction, Adam 1e-3, "
              "clip 1, {steps} steps of batch {batch}, {sched} schedule, T = {T}; the same for every method. "
@@ -224,10 +226,12 @@ def write_timings(out, records, profile) -> None:
 
 def _grid(ax, imgs, title):
     k = int(math.ceil(math.sqrt(len(imgs))))
-    canvas = np.full((k * 9 - 1, k * 9 - 1), np.nan)
+    side = int(round(math.sqrt(len(imgs[0]))))
+    canvas = np.full((k * (side + 1) - 1, k * (side + 1) - 1), np.nan)
     for i, im in enumerate(imgs):
         r, c = divmod(i, k)
-        canvas[r * 9:r * 9 + 8, c * 9:c * 9 + 8] = np.asarray(im).reshape(8, 8)
+        canvas[r * (side + 1):r * (side + 1) + side, c * (side + 1):c * (side + 1) + side] = \
+            np.asarray(im).reshape(side, side)
     cmap = plt.get_cmap("gray").with_extremes(bad="#5b7fb0")
     ax.imshow(canvas, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
     ax.set_title(title, fontsize=8)
@@ -236,7 +240,7 @@ def _grid(ax, imgs, title):
 
 def _figures(out, fd, records, methods, samplers, st) -> list[Path]:
     fig_dir = out / "figures"
-    ref = I.make_images("test")[0][: st["n_test"]]
+    ref = I.make_images("test", size=st.get("size", 8))[0][: st["n_test"]]
     L = ref.flatten(1).mean(1)
     data_grid = ref[L.argsort()][:: max(1, len(ref) // 100)][:100].flatten(1).numpy()
     written, n_gen = [], st["n_generated"]

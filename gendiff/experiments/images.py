@@ -14,7 +14,8 @@ Splits (fixed seeds): the digits are permuted with seed 20241204; the first 500 
 other 1297 the *train* digits.  `make_images('train')` draws `TRAIN_DRAWS` = 8 brightnesses per train digit
 (10 376 images), `make_images('test')` 2 per test digit (1000 held-out images), each split from its own seed.
 Labels (0–9) come along for the digit-likeness score.  Tensors are float64 (B, 1, 8, 8), B ordered by draw,
-then digit.
+then digit.  `size` = 16, 32, ... upsamples each digit d by repeating every pixel (size/8)² times before the shift
+(n = size² per channel), so L_avg(d), the brightness construction and the clip are the same as at 8×8.
 
 Layer: experiments — imports gendiff core and other experiments modules; never gendiff.cli.
 """
@@ -54,15 +55,25 @@ def digits(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(img[idx]).unsqueeze(1), torch.from_numpy(lab[idx])
 
 
+def upsample(d: torch.Tensor, size: int) -> torch.Tensor:
+    """Digits (B, 1, 8, 8) -> (B, 1, size, size), every pixel repeated (size/8)² times (nearest; keeps L_avg)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8:
+        raise ValueError(f"size must be a multiple of 8 (8, 16, 32, ...), got {size!r}")
+    k = size // 8
+    return d if k == 1 else d.repeat_interleave(k, dim=2).repeat_interleave(k, dim=3)
+
+
 def shift(d: torch.Tensor, u: torch.Tensor, *, contrast: float = CONTRAST) -> torch.Tensor:
     """x = clip(c·(d − L_avg(d)) + u, −1, 1) for digits d (B, 1, H, W) and brightnesses u (B,)."""
     centred = d - d.flatten(1).mean(1)[:, None, None, None]
     return (contrast * centred + u[:, None, None, None]).clamp(-1.0, 1.0)
 
 
-def make_images(split: str, *, draws: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed-seed `digits-brightness` images of a split: ((B, 1, 8, 8) float64, (B,) labels)."""
+def make_images(split: str, *, draws: int | None = None, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed-seed `digits-brightness` images of a split: ((B, 1, size, size) float64, (B,) labels); the
+    brightnesses u do not depend on `size`."""
     d, lab = digits(split)
+    d = upsample(d, size)
     k = draws or (TRAIN_DRAWS if split == "train" else TEST_DRAWS)
     g = torch.Generator().manual_seed(SPLIT_SEEDS[split])
     u = (torch.rand(k * len(d), generator=g, dtype=torch.float64) * 2 - 1) * BRIGHTNESS_RANGE

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ..errors import InputError
 from ..io import write_text_atomic
 from ..methods import Method
+from ..starts import SignalLeak
 from .data import make_split
 from .metrics import METRIC_DIGITS, significant
 from .models import MLPDenoiser, build_seeded
@@ -45,7 +46,7 @@ from .oracle import EmpiricalOracle
 from .runfiles import (RunFileError, available_memory, command, job_seconds, make_dirs, memory_bytes, read_result,
                        remove_if_empty, resolve_device, why, write_job_timing, write_timings)
 from .sampling import histogram, sample_and_score
-from .spec import SPECS, VECTOR_PROFILES, Profile, build_method, default_out, plan_jobs, samplers_for
+from .spec import SPECS, VECTOR_PROFILES, Profile, build_method, default_out, own_schedule, plan_jobs, samplers_for
 from .spec import check_request as spec_check
 from .train import save_state, train
 
@@ -166,7 +167,9 @@ def _model(job, key, d: Path, method, progress):
 def _run(job, key, d: Path, previous, have, wanted, progress):
     dataset, cfg, n, seed, prof, pred, schedule, device = key
     oracle = cfg.startswith("oracle-")
-    method = build_method(cfg[7:] if oracle else cfg, prof.T, image=job.image, schedule=schedule)
+    spec_name = cfg[7:] if oracle else cfg
+    leak = SignalLeak.fit(job.data(dataset, n, prof, "train")) if spec_name == "base-signal-leak" else None
+    method = build_method(spec_name, prof.T, image=job.image, schedule=schedule, leak=leak)
     ref = job.data(dataset, n, prof, "test")
     if have and not oracle and not (d / "model.pt").exists():
         raise RunFileError(f"run {str(d)!r} has no stored weights (model.pt) for the samplers "
@@ -226,8 +229,9 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     `schedule` (default: the spec's) replaces the β schedule of every method; its runs and folder get a suffix."""
     check_request(dataset, profile, dims, methods, seeds, shard, schedule)
     spec = SPECS[dataset]
-    schedule = None if schedule in (None, spec.schedule) else schedule
     prof = spec.profiles[profile]
+    own = own_schedule(spec, prof)
+    schedule = None if schedule in (None, own) else schedule
     dims_run, seeds_run = tuple(dims or prof.dims), int(seeds or prof.seeds)
     device = resolve_device(device)
     jobs = plan_jobs(prof, dims_run, methods, seeds_run)
@@ -236,7 +240,7 @@ def run_experiment(dataset: str, profile: str = "quick", *, dims=None, methods=N
     out = Path(out or default_out(dataset, profile, schedule))
     t0, c0 = time.perf_counter(), time.process_time()
     records = run_jobs(jobs, lambda job: run_one(dataset, *job, prof, root, device, progress=progress,
-                                                 schedule=schedule or spec.schedule),
+                                                 schedule=schedule or own),
                        shard=shard, threads=spec.threads, progress=progress, desc=f"{dataset} {profile} runs")
     if k > 1:
         return None

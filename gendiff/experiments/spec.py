@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..methods import Method, method_from_spec
+from ..methods import Method, method_from_spec, parse_spec
 from ..schedules import make_beta
 from .sampling import parse
 
@@ -42,6 +42,8 @@ class Profile:
     oracle_seeds: int = 1
     oracle_train: int = 1000
     ch: int = 0                   # UNet width (images)
+    size: int = 8                 # image side (images: digits upsampled to size × size, n = size²)
+    schedule: str | None = None   # the profile's own β schedule (None: the spec's)
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,16 @@ class Spec:
         return root / cfg / f"n{n}" / f"s{seed}" if self.kind == "vector" else root / cfg / f"s{seed}"
 
 
-def build_method(cfg: str, T: int, *, image: bool = False, schedule: str = "linear") -> Method:
-    """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr' (core :func:`gendiff.methods.method_from_spec`);
-    ξ per (image, channel) for images."""
-    return method_from_spec(cfg, make_beta(schedule, T), image=image)
+def build_method(cfg: str, T: int, *, image: bool = False, schedule: str = "linear", leak=None) -> Method:
+    """'base', 'offset-w<W>', 'proposed-sc<σ_c>', 'zero-snr', 'base-signal-leak' (with `leak`, the fitted
+    :class:`gendiff.starts.SignalLeak`) of core :func:`gendiff.methods.method_from_spec`; ξ per (image, channel)
+    for images."""
+    return method_from_spec(cfg, make_beta(schedule, T), image=image, leak=leak)
+
+
+def own_schedule(spec: "Spec", prof: Profile) -> str:
+    """The schedule a profile runs on unless --schedule says otherwise."""
+    return prof.schedule or spec.schedule
 
 
 def samplers_for(prof: Profile, cfg: str) -> list[str]:
@@ -102,10 +110,10 @@ def check_request(spec: Spec, profile: str, dims, methods, seeds, shard, schedul
     for m in methods or ():
         oracle = m.startswith("oracle-") and spec.kind == "vector"
         try:
-            build_method(m[7:] if oracle else m, 10, image=spec.kind == "image")
+            parse_spec(m[7:] if oracle else m)
         except ValueError as e:
             raise InputError(f"methods (--methods): {m!r} is an unknown method ({e}); use base, offset-w<W>, "
-                             "proposed-sc<σ_c>, zero-snr"
+                             "proposed-sc<σ_c>, zero-snr, base-signal-leak"
                              + (" or oracle-<one of these>" if spec.kind == "vector" else "")) from None
     for cfg in methods or prof.methods + prof.sweep_methods:
         for s in samplers_for(prof, cfg):
@@ -119,10 +127,12 @@ def check_request(spec: Spec, profile: str, dims, methods, seeds, shard, schedul
 
 
 def default_out(dataset: str, profile: str, schedule: str | None = None) -> str:
-    """reports/experiments/<dataset>[-<profile>][-<schedule>] (no profile suffix for full; none for the spec's
-    own schedule)."""
+    """reports/experiments/<dataset>[-<profile>][-<schedule>] (no profile suffix for full; none for the
+    profile's own schedule)."""
+    spec = SPECS[dataset]
+    own = own_schedule(spec, spec.profiles[profile]) if profile in spec.profiles else spec.schedule
     return (f"reports/experiments/{dataset}" + ("" if profile == "full" else f"-{profile}")
-            + (f"-{schedule}" if schedule and schedule != SPECS[dataset].schedule else ""))
+            + (f"-{schedule}" if schedule and schedule != own else ""))
 
 
 SAMPLER_AXIS = dict(samplers=("ddim-10", "ddim-20", "ddim-50", "ddim-100"), stock=("stock-ddim-50",))
@@ -154,6 +164,12 @@ IMAGE_PROFILES = {
                     samplers=("ancestral-1000", "ddim-50", "stock-ddim-50"), ancestral=False,
                     sweep_methods=("offset-w0.3", "proposed-sc0.5"), sweep_seeds=3,
                     sweep_samplers=("ddim-50", "stock-ddim-50")),
+    # The regime of issue 'start mismatch' in images: digits upsampled to 16×16 (n = 256 per channel) on SD's
+    # scaled_linear, where base's start ratio is 1 + r - ᾱ_T ≈ 1.5 (r = n ᾱ_T Var L_avg ≈ 0.55); 12 runs.
+    "brightness16": Profile(dims=(256,), size=16, schedule="scaled_linear", seeds=3, steps=1000, batch=128, T=1000,
+                            n_gen=1000, n_test=1000, ch=8, methods=("base", "base-signal-leak", "proposed-sc1",
+                                                                     "zero-snr"),
+                            samplers=("ddim-50", "dpm2m-20"), ancestral=False),
 }
 # The UNet is too small to gain from several threads; on a busy machine their spin-waits cost up to 20× (measured).
 SPECS = {"cylinder": Spec("cylinder", "vector", "MLP", VECTOR_PROFILES),
