@@ -27,7 +27,10 @@ def _colour(m: str):
     return COLOURS.get(name, style(m)["color"])
 
 
-def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict) -> list[Path]:
+def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict, oracle: dict | None = None) -> list[Path]:
+    """One PNG per sampler; `oracle`: cells of the exact-oracle rows (`oracle-<method>`) of the same data set,
+    schedule, n and sampler, drawn hollow and dotted beside trained rows."""
+    oracle = oracle or {}
     written = []
     for s in st["samplers"]:
         datasets = [d for d in st["datasets"] if any(k[0] == d and k[4] == s for k in by)]
@@ -55,7 +58,16 @@ def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict) -> list[Path]:
                                     ms=5, label=None if labelled else m)
                         labelled = True
                         if metric == "var_ratio" or d == "gaussian":
-                            ax.plot(xs, ps, ls="--", color=_colour(m), lw=1.0, alpha=0.8)
+                            ax.plot(xs, ps, ls="--", color=_colour(m), lw=1.0, alpha=0.8, marker="x", ms=5)
+                        ox, oy = [], []
+                        for r, sc, n in pts:
+                            v = oracle.get((d, sc, n, f"oracle-{m}", s), {}).get(metric) if sc == sch else None
+                            if v:
+                                ox.append(r)
+                                oy.append(statistics.fmean(v))
+                        if ox:
+                            ax.plot(ox, oy, ls=":", color=_colour(m), lw=1.0, marker=MARKERS.get(sch, "o"), ms=7,
+                                    mfc="none")
                 if metric == "frac_extreme":
                     fd = [x for k, v in by.items() if k[0] == d and k[4] == s for x in v.get("frac_extreme_data", [])]
                     if fd:
@@ -66,7 +78,8 @@ def draw(out: Path, st: dict, by: dict, rs: dict, preds: dict) -> list[Path]:
                     ax.axhline(1.0, color="red", lw=0.8, ls=":")
                 ax.set_xlabel("r = n·ᾱ_T·Var(L_avg(x_0))/σ_0²")
                 ax.set_title(f"{d}, {s}: {title}")
-            row[0].legend(fontsize=7, title="solid: measured (mean ± sd); dashed: predictor", title_fontsize=7)
+            row[0].legend(fontsize=7, title="solid: measured (mean ± sd); dashed: predictor"
+                          + ("; hollow dotted: exact oracle" if oracle else ""), title_fontsize=7)
         fig.suptitle(f"Brightness statistics against r, {s}; one line per method and schedule (marker: o linear, "
                      "□ scaled_linear, △ cosine; n increasing along it); dashed: gendiff.regime.predict", fontsize=10)
         fig.tight_layout()

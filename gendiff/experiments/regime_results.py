@@ -74,6 +74,15 @@ def predicted(dataset, schedule, n, method, sampler, T, var) -> dict:
             "frac_extreme": frac}
 
 
+def oracle_cells(out: Path, st: dict) -> dict:
+    """For trained profiles: the exact-oracle cells of the committed `regime` folder beside `out`
+    (reports/experiments/regime/results.json), drawn hollow in the figure; {} for oracle profiles or without it."""
+    src = out.parent / "regime" / "results.json"
+    if any(m.startswith("oracle-") for m in st["methods"]) or not src.exists():
+        return {}
+    return cells(json.loads(src.read_text()))[0]
+
+
 def _ms(v) -> str:
     return f"{statistics.fmean(v):.3g} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.2g}"
 
@@ -88,7 +97,7 @@ def render(out: Path) -> list[Path]:
         preds[(d, sch, n, m, s)] = predicted(d, sch, n, m, s, st["T"], rs[(d, sch, n)][1])
     (out / "figures").mkdir(parents=True, exist_ok=True)
     from .regime_figure import draw
-    written = draw(out, st, by, rs, preds)
+    written = draw(out, st, by, rs, preds, oracle=oracle_cells(out, st))
     for stale in sorted(set((out / "figures").glob("*.png")) - set(written)):
         stale.unlink()
     write_text_atomic(out / "results.md", "\n".join(markdown(out, st, by, rs, preds)) + "\n")
@@ -102,7 +111,8 @@ def _rows(st) -> str:
                 f"(cylinder: of the empirical training set of {st['n_train']} points; gaussian: of the Gaussian "
                 "itself, closed form); seeds are sampling seeds.")
     return (f"Rows are MLPs trained per (method, seed) on {st['n_train']} points (seeds seed the weights, the "
-            "training and the sampler alike).")
+            "training and the sampler alike); the figure draws the exact-oracle rows of the same cells "
+            "(`reports/experiments/regime`) hollow beside them.")
 
 
 def markdown(out, st, by, rs, preds) -> list[str]:
