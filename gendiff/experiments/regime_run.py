@@ -80,10 +80,6 @@ PROFILES = {
     "regime-trained": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("scaled_linear",),
                                     dims=(1024, 4096), methods=METHODS, seeds=3, T=1000, n_gen=128, n_test=500,
                                     n_train=10000, samplers=("ddim-50",), steps=3000, batch=256),
-    # the part of regime-trained that fits one session: cylinder at n = 1024 (r = 1.6), 15 MLPs
-    "regime-trained-1024": RegimeProfile(datasets=("cylinder",), schedules=("scaled_linear",), dims=(1024,),
-                                         methods=METHODS, seeds=3, T=1000, n_gen=128, n_test=500, n_train=10000,
-                                         samplers=("ddim-50",), steps=3000, batch=256),
     # a test of the machinery (seconds)
     "regime-smoke": RegimeProfile(datasets=("cylinder", "gaussian"), schedules=("linear", "scaled_linear"),
                                   dims=(4, 16), methods=ORACLES, seeds=2, T=20, n_gen=64, n_test=64, n_train=64,
