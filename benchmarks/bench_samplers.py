@@ -33,7 +33,7 @@ from gendiff.experiments.runner import build_method
 from gendiff.samplers import ancestral, ddim, dpm_solver_2m
 from gendiff.sampler_grids import auto_grid, timesteps
 from gendiff.schedules import NAMES, make_beta, rescale_zero_terminal_snr
-from gendiff.starts import START_TOLERANCE, prior_start_ratio
+from gendiff.starts import prior_start_ratio, refused
 from gendiff.tables import build_tables
 from gendiff.xi import Brightness, Dirac
 from tests.exact_law import output_variance, w1_brightness_gaussian
@@ -96,16 +96,15 @@ def exact_law(ns, ks):
                         print(f"| {name} | " + " | ".join(f"{vals[k]:.4f} ({calls(f, tb, k, kw(k))})" for k in ks)
                               + " |")
                     k_ok = next((k for k in SEARCH if w(dpm_solver_2m, steps=k) <= 1.5 * anc), None)
-                    refused = start == "prior" and not 1 / (1 + START_TOLERANCE) <= rho <= 1 + START_TOLERANCE
                     verdict.append((sched, m, n, start, w(dpm_solver_2m, steps=50) / anc, w(ddim, steps=50) / anc,
-                                    k_ok, 1 / rho if start == "prior" else 1.0, refused))
+                                    k_ok, 1 / rho if start == "prior" else 1.0, start == "prior" and refused(rho)))
     print("\n50 steps against ancestral-1000 (target ≤ 1.5×); k: the fewest dpm2m steps within 1.5× (of "
           f"{', '.join(map(str, SEARCH))}); 1/ρ: the bound S_0/|w_T|² on Var_gen/Var_data of every deterministic grid "
           "[start_mismatch.det_bound]; default: what start='auto' does\n"
           "| schedule | method | n | start | dpm2m-50 | ddim-50 | k | 1/ρ | default |\n|---|---|---|---|---|---|---|---|---|")
-    for sched, m, n, start, r2, r1, k_ok, bound, refused in verdict:
+    for sched, m, n, start, r2, r1, k_ok, bound, no in verdict:
         print(f"| {sched} | {m} | {n} | {start} | {r2:.2f}× {'ok' if r2 <= 1.5 else 'NO'} | {r1:.2f}× | "
-              f"{k_ok or 'none'} | {bound:.4f} | {'refused' if refused else 'samples' if start == 'prior' else '-'} |")
+              f"{k_ok or 'none'} | {bound:.4f} | {'refused' if no else 'samples' if start == 'prior' else '-'} |")
 
 
 def timing(method, samples, repeats, dev, sync):

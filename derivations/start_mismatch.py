@@ -29,7 +29,9 @@ process gives z_t = w_t·(g_1, g_2, g_3) in law with g ~ N(0, I_3), so Var z_t =
 (e) The samplers' refusal threshold (gendiff.starts.check_prior_start, tolerance τ): base's ρ(n) increases in n
     (dρ/dn = ᾱ_T V/σ_0² > 0) and reaches 1 + τ at n_max = σ_0²(τ + ᾱ_T)/(ᾱ_T V), so ρ ≤ 1 + τ exactly for
     n ≤ n_max: a statement about ᾱ_T = ∏(1-β_t) and n.  The proposed ρ(n) increases too and stays below its
-    limit (lim - ρ = ᾱ_T σ_0²(V + σ_c²)/(σ_c²(σ_0² + nσ_c²)) > 0), so it never exceeds 1 + τ where ᾱ_T V/σ_c² ≤ τ.
+    limit (lim - ρ = ᾱ_T σ_0²(V + σ_c²)/(σ_c²(σ_0² + nσ_c²)) > 0), so it never exceeds 1 + τ where ᾱ_T V/σ_c² ≤ τ;
+    and ρ - (1 - ᾱ_T) = ᾱ_T(λ + N)/(σ_0² + N) ≥ 0 (base: N = 0), so neither falls below 1/(1 + τ) where
+    ᾱ_T ≤ τ/(1 + τ).
     With the prior start, deterministic jumps give Var_gen/Var_data = (S_0/|w_T|²) ∏ cos² ≤ 1/ρ (part b), for
     every grid.
 """
@@ -102,6 +104,7 @@ def statements() -> dict[str, sp.Expr]:
         "n_max_base": sigma0**2 * (tau + abar_T) / (abar_T * V),
         "dratio_proposed_dn": abar_T * sigma0**2 * (V + sigma_c**2) / (sigma0**2 + n * sigma_c**2)**2,
         "gap_proposed": abar_T * sigma0**2 * (V + sigma_c**2) / (sigma_c**2 * (sigma0**2 + n * sigma_c**2)),
+        "floor_gap": abar_T * (lam + Nx) / (sigma0**2 + Nx),
         "det_bound": 1 / rho,
         # (b)
         "wsq": wsq_t,
@@ -218,6 +221,10 @@ def derive(perturb: Perturb | None = None, **_):
         Step("proposed: dρ/dn = ᾱ_T σ_0²(V + σ_c²)/(σ_0² + nσ_c²)² > 0", sp.diff(rp_n, n), st["dratio_proposed_dn"]),
         Step("proposed: lim - ρ(n) = ᾱ_T σ_0²(V + σ_c²)/(σ_c²(σ_0² + nσ_c²)) > 0 (ρ below its limit for every n)",
              st["lim_ratio_proposed"] - rp_n, st["gap_proposed"]),
+        Step("proposed: ρ - (1 - ᾱ_T) = ᾱ_T(λ + N)/(σ_0² + N) ≥ 0 (ρ ≥ 1 - ᾱ_T for every n)",
+             st["ratio_proposed"] - (1 - abar_T), st["floor_gap"]),
+        Step("base (N = 0): ρ - (1 - ᾱ_T) = ᾱ_T λ/σ_0² ≥ 0", st["ratio_base"] - (1 - abar_T),
+             st["floor_gap"].subs(Nx, 0)),
         Step("prior start, ρ = |w_T|²/S_0: S_0/|w_T|² = 1/ρ, the bound on Var_gen/Var_data of every deterministic "
              "grid (product form, ∏ cos² ≤ 1)", st["start_scaling"].subs(S0, st["wsq"] / rho), st["det_bound"]),
     ]

@@ -22,9 +22,10 @@ prior's brightness variance S_0 = σ_0² + N (N = n σ_c² of q(ξ), 0 for dirac
 by more than the factor 1 + τ, τ = `START_TOLERANCE`, for data of Var(L_avg) = `ASSUMED_DATA_VAR` (uniform
 brightness on [-1, 1]; the data are unknown to a sampler).  For base that is exactly n > n_max =
 σ_0²(τ + ᾱ_T)/(ᾱ_T V) per channel [start_mismatch.n_max_base]: linear (β_T = 0.02, T = 1000) n_max ≈ 7400,
-SD's scaled_linear n_max ≈ 67 (so 64×64 latents are refused); the proposed start is never refused where
-ᾱ_T V/σ_c² ≤ τ [start_mismatch.gap_proposed]; zero terminal SNR never.  Where it refuses, deterministic
-samplers would keep at most 1/ρ of the brightness variance [start_mismatch.det_bound].  `start="prior"`
+SD's scaled_linear n_max ≈ 67 (so 64×64 latents are refused); base (n ≥ 1) and the proposed start are never
+refused below, nor the proposed start above, where ᾱ_T ≤ τ/(1+τ) and ᾱ_T V/σ_c² ≤ τ [start_mismatch.floor_gap,
+gap_proposed]; zero terminal SNR never.  Where it refuses, deterministic samplers would keep at most 1/ρ of the
+brightness variance of Gaussian data with exact conditional means [start_mismatch.det_bound].  `start="prior"`
 samples the model as trained without the check.
 
 Layer: core — imports only third-party numerics and other core modules; never experiments, integrations or cli.
@@ -57,7 +58,8 @@ def channel_size(shape) -> int:
 def prior_start_ratio(tables: Tables, xi_family: XiFamily, shape, data_var: float = ASSUMED_DATA_VAR) -> float:
     """ρ = |w_T|²/S_0 of the brightness coordinate for the prior start N(ξ, σ_0² I) [start_mismatch: var_forward,
     start_base, start_proposed]: |w_T|² = ᾱ_T n V + c_T² N + σ_0²(1-ᾱ_T), S_0 = σ_0² + N, N = the ξ variance
-    along the brightness direction (`xi_direction_variance`), in float64 from the tables."""
+    along the brightness direction (`xi_direction_variance`), in float64 from the tables; NaN for a family whose
+    covariance is not known."""
     n = channel_size(shape)
     N = xi_direction_variance(xi_family, shape)
     f64 = lambda v: torch.as_tensor(v, dtype=torch.float64)  # noqa: E731
@@ -66,16 +68,18 @@ def prior_start_ratio(tables: Tables, xi_family: XiFamily, shape, data_var: floa
     return wsq / (tables.sigma0**2 + N)
 
 
+def refused(rho: float) -> bool:
+    """Whether the prior start of ratio ρ lies outside [1/(1+τ), 1+τ] (NaN, an unknown family: not refused)."""
+    return not (rho != rho or 1 / (1 + START_TOLERANCE) <= rho <= 1 + START_TOLERANCE)
+
+
 def check_prior_start(tables: Tables, xi_family: XiFamily, shape) -> None:
     """InputError (one line: cause, figures, remedies) where the prior start misses the forward law at t = T by
     more than 1 + τ (module docstring); nothing for families whose covariance the check does not know."""
-    N = xi_direction_variance(xi_family, shape)
-    if N != N:                      # NaN: a family without a known structure
-        return
     rho = prior_start_ratio(tables, xi_family, shape)
-    tau = START_TOLERANCE
-    if 1 / (1 + tau) <= rho <= 1 + tau:
+    if not refused(rho):
         return
+    tau = START_TOLERANCE
     n, ab = channel_size(shape), float(tables.alpha_bar[-1])
     where = ""
     if isinstance(xi_family, Dirac) and ab > 0:
@@ -84,9 +88,9 @@ def check_prior_start(tables: Tables, xi_family: XiFamily, shape) -> None:
         where = f", refused above n_max = {n_max:.0f} [start_mismatch.n_max_base]"
     raise InputError(
         f"start='auto': the prior start N(ξ, σ_0² I) misses the forward law at t = T: ρ = |w_T|²/S_0 = {rho:.3g} "
-        f"outside [{1 / (1 + tau):.3g}, {1 + tau:.3g}] for data with Var(L_avg) = 1/3 (ᾱ_T = {ab:.3g}, n = {n} per channel{where}), so "
-        f"deterministic samplers keep at most 1/ρ = {1 / rho:.2f} of the brightness variance "
-        f"[start_mismatch.det_bound]; pass start=SignalLeak.fit(x0) (the fix for a model trained without ξ), or "
+        f"outside [{1 / (1 + tau):.3g}, {1 + tau:.3g}] for data with Var(L_avg) = 1/3 (ᾱ_T = {ab:.3g}, n = {n} per "
+        f"channel{where}), so for Gaussian data with exact conditional means deterministic samplers keep at most "
+        f"1/ρ = {1 / rho:.2f} of the brightness variance [start_mismatch.det_bound]; pass start=SignalLeak.fit(x0) (the fix for a model trained without ξ), or "
         f"start='prior' to sample the model as trained")
 
 

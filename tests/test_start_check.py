@@ -40,8 +40,8 @@ def test_base_is_refused_exactly_above_n_max(schedule):
     the first n above it is refused, by every sampler."""
     tb = build_tables(make_beta(schedule, T), gamma="zero")
     n_max = _n_max(schedule)
-    assert {"linear": (7000, 8000), "scaled_linear": (60, 70)}[schedule][0] < n_max < \
-        {"linear": (7000, 8000), "scaled_linear": (60, 70)}[schedule][1]
+    lo_bound, hi_bound = {"linear": (7000, 8000), "scaled_linear": (60, 70)}[schedule]
+    assert lo_bound < n_max < hi_bound
     lo, hi = math.floor(n_max), math.floor(n_max) + 1
     assert prior_start_ratio(tb, Dirac(), (1, lo)) <= 1 + START_TOLERANCE < prior_start_ratio(tb, Dirac(), (1, hi))
     for sampler, kw in ((ddim, dict(steps=2)), (dpm_solver_2m, dict(steps=2))):

@@ -40,6 +40,7 @@ def test_proved(proved):
     ("n_max_base", lambda e: sigma0**2 * sm.tau / (abar_T * sm.V)),       # threshold from 1 + r, -ᾱ_T dropped
     ("n_max_base", lambda e: sm.tau / (abar_T * sm.V)),                   # σ_0² forgotten
     ("gap_proposed", lambda e: e.subs(sm.V, 0)),                          # data term dropped from the gap
+    ("floor_gap", lambda e: abar_T * sm.lam / (sigma0**2 + sm.Nx)),       # ξ variance dropped from the numerator
 ])
 def test_structural_mistakes_rejected(statement, change):
     assert not sm.derive(perturb={statement: change}).proved

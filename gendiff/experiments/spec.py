@@ -165,7 +165,8 @@ IMAGE_PROFILES = {
                     sweep_methods=("offset-w0.3", "proposed-sc0.5"), sweep_seeds=3,
                     sweep_samplers=("ddim-50", "stock-ddim-50")),
     # The regime of issue 'start mismatch' in images: digits upsampled to 16×16 (n = 256 per channel) on SD's
-    # scaled_linear, where base's start ratio is 1 + r - ᾱ_T ≈ 1.5 (r = n ᾱ_T Var L_avg ≈ 0.55); 12 runs.
+    # scaled_linear, where base's start ratio is 1 + r - ᾱ_T ≈ 1.45 (r = n ᾱ_T Var L_avg ≈ 0.46 with the training
+    # images' Var L_avg = 0.384); 12 runs.
     "brightness16": Profile(dims=(256,), size=16, schedule="scaled_linear", seeds=3, steps=1000, batch=128, T=1000,
                             n_gen=1000, n_test=1000, ch=8, methods=("base", "base-signal-leak", "proposed-sc1",
                                                                      "zero-snr"),
